@@ -1,0 +1,87 @@
+namespace Autodiff;
+
+/// <summary>An immutable program: declared inputs, one output node, and the names given to intermediate nodes
+/// (used only for printing). Rewriting returns a new <see cref="Graph"/> and leaves this one usable.</summary>
+public sealed class Graph
+{
+    internal Graph(GraphBuilder builder, IReadOnlyList<Node> inputs, Node output, IReadOnlyDictionary<Node, string> names)
+    {
+        Builder = builder;
+        Inputs = inputs;
+        Output = output;
+        Names = names;
+    }
+
+    /// <summary>The builder that owns the nodes.</summary>
+    public GraphBuilder Builder { get; }
+
+    /// <summary>The declared inputs, in declaration order (including ones the output does not use).</summary>
+    public IReadOnlyList<Node> Inputs { get; }
+
+    /// <summary>The result node.</summary>
+    public Node Output { get; }
+
+    /// <summary>Names of intermediate nodes, for printing.</summary>
+    public IReadOnlyDictionary<Node, string> Names { get; }
+
+    /// <summary>The input with the given name, or an error listing the inputs.</summary>
+    public Node Input(string name) =>
+        Inputs.FirstOrDefault(i => ((InputOp)i.Op).InputName == name)
+        ?? throw new AutodiffException($"no input named '{name}'; inputs are {string.Join(", ", Inputs.Select(i => ((InputOp)i.Op).InputName))}");
+
+    /// <summary>The nodes the output depends on, each after its operands, in a deterministic order.</summary>
+    public List<Node> Nodes() => TopologicalOrder([Output]);
+
+    /// <summary>Deterministic post-order (operands first, in operand order) of everything reachable from <paramref name="roots"/>. Iterative, so deep graphs do not overflow the stack.</summary>
+    public static List<Node> TopologicalOrder(IEnumerable<Node> roots)
+    {
+        var order = new List<Node>();
+        var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Node Node, int Next)>();
+        foreach (var root in roots)
+        {
+            if (!seen.Add(root)) continue;
+            stack.Push((root, 0));
+            while (stack.Count > 0)
+            {
+                var (n, next) = stack.Pop();
+                if (next < n.Inputs.Count)
+                {
+                    stack.Push((n, next + 1));
+                    var c = n.Inputs[next];
+                    if (seen.Add(c)) stack.Push((c, 0));
+                }
+                else order.Add(n);
+            }
+        }
+        return order;
+    }
+
+    /// <summary>A graph with another output in the same builder, keeping the inputs and the names of nodes still reachable.</summary>
+    public Graph WithOutput(Node output, IReadOnlyDictionary<Node, string>? extraNames = null)
+    {
+        var reach = new HashSet<Node>(TopologicalOrder([output]), ReferenceEqualityComparer.Instance);
+        var names = new Dictionary<Node, string>(ReferenceEqualityComparer.Instance);
+        foreach (var (n, s) in Names) if (reach.Contains(n)) names[n] = s;
+        if (extraNames is not null) foreach (var (n, s) in extraNames) if (reach.Contains(n) && !names.ContainsValue(s)) names.TryAdd(n, s);
+        return new Graph(Builder, Inputs, output, names);
+    }
+
+    /// <summary>The same program with every float element type changed to <paramref name="dtype"/> (built in a new builder),
+    /// e.g. to check a float32 program against float64.</summary>
+    public Graph ToDType(DType dtype)
+    {
+        if (!dtype.IsFloat()) throw new AutodiffException($"ToDType: {dtype.Name()} is not a float type");
+        var b = new GraphBuilder();
+        var map = new Dictionary<Node, Node>(ReferenceEqualityComparer.Instance);
+        foreach (var i in Inputs) map[i] = b.Make(i.Op.WithFloatType(dtype));
+        foreach (var n in Nodes())
+            if (!map.ContainsKey(n)) map[n] = b.Make(n.Op.WithFloatType(dtype), n.Inputs.Select(x => map[x]).ToArray());
+        var names = new Dictionary<Node, string>(ReferenceEqualityComparer.Instance);
+        foreach (var (n, s) in Names) if (map.TryGetValue(n, out var m)) names[m] = s;
+        return new Graph(b, Inputs.Select(i => map[i]).ToArray(), map[Output], names);
+    }
+
+    /// <summary>The program in the expression language.</summary>
+    public override string ToString() => Text.Printer.Print(this);
+}

@@ -1,0 +1,83 @@
+namespace Autodiff;
+
+/// <summary>Creates and interns (hash-conses) nodes: building the same op on the same operands twice yields one node.
+/// Rewrites build their replacements in the same builder, so unchanged subgraphs are shared and the original graph
+/// stays usable. Thread-safe.</summary>
+public sealed class GraphBuilder
+{
+    private readonly Dictionary<Key, Node> _table = new();
+    private readonly List<Node> _inputs = new();
+    private readonly Lock _lock = new();
+
+    /// <summary>Number of distinct nodes built so far.</summary>
+    public int NodeCount { get { lock (_lock) return _table.Count; } }
+
+    /// <summary>The declared inputs, in declaration order.</summary>
+    public IReadOnlyList<Node> Inputs { get { lock (_lock) return _inputs.ToArray(); } }
+
+    /// <summary>Declares a named input. Declaring the same name again with the same type, shape and facts returns the same node.</summary>
+    public Expr Input(string name, DType dtype, Shape shape, InputFacts? facts = null)
+    {
+        if (!IsIdentifier(name)) throw new AutodiffException($"input: '{name}' is not a valid name");
+        return Make(new InputOp(name, dtype, shape, facts ?? InputFacts.None)).Expr;
+    }
+
+    /// <summary>True if <paramref name="s"/> is a valid name in the expression language (a letter or '_', then letters, digits or '_').</summary>
+    public static bool IsIdentifier(string s) =>
+        s.Length > 0 && (char.IsAsciiLetter(s[0]) || s[0] == '_') && s.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+
+    /// <summary>Declares a named input.</summary>
+    public Expr Input(string name, DType dtype, params int[] shape) => Input(name, dtype, new Shape(shape));
+
+    /// <summary>A scalar constant of the given element type.</summary>
+    public Expr Constant(double value, DType dtype = DType.F32) => Make(new ConstantOp(value, dtype), []).Expr;
+
+    /// <summary>Wraps a result node into a <see cref="Graph"/> whose inputs are this builder's declared inputs.</summary>
+    public Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names = null) =>
+        new(this, Inputs, output.Node, names ?? new Dictionary<Node, string>());
+
+    /// <summary>Interns <paramref name="op"/> applied to <paramref name="inputs"/>; the shape rule runs first, so an
+    /// invalid node is never created.</summary>
+    public Node Make(Op op, params Node[] inputs)
+    {
+        foreach (var i in inputs)
+            if (i.Builder != this) throw new AutodiffException($"{op.Name}: operand {i} belongs to another graph builder");
+        var key = new Key(op, inputs);
+        lock (_lock)
+        {
+            if (_table.TryGetValue(key, out var found)) return found;
+            if (op is InputOp io && _inputs.FirstOrDefault(i => ((InputOp)i.Op).InputName == io.InputName) is { } clash)
+                throw new AutodiffException($"input: '{io.InputName}' is already declared as {clash.DType.Name()}{clash.Shape}");
+            var (shape, dtype) = op.Infer(inputs);
+            var node = new Node(this, op, (Node[])inputs.Clone(), shape, dtype, _table.Count);
+            _table.Add(key, node);
+            if (op is InputOp) _inputs.Add(node);
+            return node;
+        }
+    }
+
+    private readonly struct Key(Op op, Node[] inputs) : IEquatable<Key>
+    {
+        private readonly int _hash = Hash(op, inputs);
+        public Op Op { get; } = op;
+        public Node[] Inputs { get; } = inputs;
+
+        private static int Hash(Op op, Node[] inputs)
+        {
+            var h = new HashCode();
+            h.Add(op);
+            foreach (var i in inputs) h.Add(i.Id);
+            return h.ToHashCode();
+        }
+
+        public bool Equals(Key other)
+        {
+            if (_hash != other._hash || Inputs.Length != other.Inputs.Length) return false;
+            for (int i = 0; i < Inputs.Length; i++) if (!ReferenceEquals(Inputs[i], other.Inputs[i])) return false;
+            return Op.Equals(other.Op);
+        }
+
+        public override bool Equals(object? obj) => obj is Key k && Equals(k);
+        public override int GetHashCode() => _hash;
+    }
+}

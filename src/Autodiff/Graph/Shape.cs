@@ -1,0 +1,131 @@
+using System.Collections;
+
+namespace Autodiff;
+
+/// <summary>An immutable tensor shape: the sizes of the dimensions, outermost first (row-major).</summary>
+public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
+{
+    private readonly int[] _dims;
+
+    /// <summary>The 0-d (scalar) shape.</summary>
+    public static Shape Scalar { get; } = new();
+
+    /// <summary>Creates a shape from dimension sizes; every size must be non-negative.</summary>
+    public Shape(params int[] dims)
+    {
+        foreach (var d in dims)
+            if (d < 0) throw new AutodiffException($"shape {Format(dims)} has a negative dimension");
+        _dims = (int[])dims.Clone();
+        long n = 1;
+        foreach (var d in _dims) n = checked(n * d);
+        Size = n <= int.MaxValue ? (int)n : throw new AutodiffException($"shape {Format(dims)} has more than {int.MaxValue} elements");
+    }
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => _dims.Length;
+
+    /// <summary>Total number of elements.</summary>
+    public int Size { get; }
+
+    /// <summary>Size of dimension <paramref name="i"/>.</summary>
+    public int this[int i] => _dims[i];
+
+    /// <inheritdoc/>
+    public int Count => _dims.Length;
+
+    /// <summary>A copy of the dimension sizes.</summary>
+    public int[] ToArray() => (int[])_dims.Clone();
+
+    internal ReadOnlySpan<int> Dims => _dims;
+
+    /// <summary>Resolves a possibly negative axis against this rank, or throws naming the op.</summary>
+    public int Axis(int axis, string op)
+    {
+        int a = axis < 0 ? axis + Rank : axis;
+        if (a < 0 || a >= Rank) throw new ShapeException(op, $"axis {axis} is out of range for shape {this} (rank {Rank})");
+        return a;
+    }
+
+    /// <summary>Resolves, sorts and de-duplicates axes; an empty list means all axes.</summary>
+    public int[] Axes(IReadOnlyList<int>? axes, string op)
+    {
+        if (axes is null || axes.Count == 0) return Enumerable.Range(0, Rank).ToArray();
+        var r = axes.Select(a => Axis(a, op)).Distinct().Order().ToArray();
+        if (r.Length != axes.Count) throw new ShapeException(op, $"axes ({string.Join(", ", axes)}) repeat an axis of shape {this}");
+        return r;
+    }
+
+    /// <summary>Product of the sizes of dimensions [from, to).</summary>
+    public int Product(int from, int to)
+    {
+        int p = 1;
+        for (int i = from; i < to; i++) p *= _dims[i];
+        return p;
+    }
+
+    /// <summary>Row-major element strides.</summary>
+    public int[] Strides()
+    {
+        var s = new int[Rank];
+        int acc = 1;
+        for (int i = Rank - 1; i >= 0; i--) { s[i] = acc; acc *= _dims[i]; }
+        return s;
+    }
+
+    /// <summary>Formats dims as <c>[2, 3]</c>.</summary>
+    public static string Format(ReadOnlySpan<int> dims) => "[" + string.Join(", ", dims.ToArray()) + "]";
+
+    /// <inheritdoc/>
+    public override string ToString() => Format(_dims);
+
+    /// <inheritdoc/>
+    public bool Equals(Shape? other) => other is not null && _dims.AsSpan().SequenceEqual(other._dims);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as Shape);
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        foreach (var d in _dims) h.Add(d);
+        return h.ToHashCode();
+    }
+
+    /// <summary>Structural equality.</summary>
+    public static bool operator ==(Shape? a, Shape? b) => a is null ? b is null : a.Equals(b);
+
+    /// <summary>Structural inequality.</summary>
+    public static bool operator !=(Shape? a, Shape? b) => !(a == b);
+
+    /// <inheritdoc/>
+    public IEnumerator<int> GetEnumerator() => ((IEnumerable<int>)_dims).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => _dims.GetEnumerator();
+
+    /// <summary>NumPy broadcasting of two shapes, or a <see cref="ShapeException"/> naming the op.</summary>
+    public static Shape Broadcast(Shape a, Shape b, string op)
+    {
+        int r = Math.Max(a.Rank, b.Rank);
+        var d = new int[r];
+        for (int i = 0; i < r; i++)
+        {
+            int x = i - (r - a.Rank) >= 0 ? a[i - (r - a.Rank)] : 1;
+            int y = i - (r - b.Rank) >= 0 ? b[i - (r - b.Rank)] : 1;
+            if (x != y && x != 1 && y != 1)
+                throw new ShapeException(op, $"shapes {a} and {b} cannot be broadcast together (dimension {i}: {x} vs {y})");
+            d[i] = x == 1 ? y : x;
+        }
+        return new Shape(d);
+    }
+
+    /// <summary>True if this shape broadcasts to <paramref name="target"/>.</summary>
+    public bool BroadcastsTo(Shape target)
+    {
+        if (Rank > target.Rank) return false;
+        int off = target.Rank - Rank;
+        for (int i = 0; i < Rank; i++)
+            if (_dims[i] != 1 && _dims[i] != target[i + off]) return false;
+        return true;
+    }
+}

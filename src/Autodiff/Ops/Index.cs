@@ -1,0 +1,199 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using Autodiff.Kernels;
+
+namespace Autodiff;
+
+/// <summary><c>one_hot(t, C)</c>: integer class indices of shape S to a float tensor of shape [S..., C].
+/// An index outside [0, C) is an error that names the index and its position.</summary>
+public sealed record OneHotOp(int Classes, DType Type) : Op
+{
+    /// <inheritdoc/>
+    public override string Name => "one_hot";
+    /// <inheritdoc/>
+    public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [(null, Classes.ToString()), ("dtype", Type.Name())];
+    /// <inheritdoc/>
+    public override Op WithFloatType(DType dtype) => this with { Type = dtype };
+    /// <inheritdoc/>
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
+    {
+        if (inputs[0].DType != DType.I64) throw new ShapeException(Name, $"indices must be i64, got {inputs[0].DType.Name()}{inputs[0].Shape}");
+        if (Classes < 0) throw new ShapeException(Name, $"number of classes must be non-negative, got {Classes}");
+        if (!Type.IsFloat()) throw new ShapeException(Name, $"result type must be f32 or f64, got {Type.Name()}");
+        return (new Shape([.. inputs[0].Shape, Classes]), Type);
+    }
+    /// <inheritdoc/>
+    protected override void Forward<T>(OpContext c)
+    {
+        var t = c.Inputs[0].Span<long>();
+        var y = c.Output.Span<T>();
+        y.Clear();
+        for (int i = 0; i < t.Length; i++)
+            y[i * Classes + (int)IndexCheck.Check(Name, c.Inputs[0], i, t[i], Classes)] = T.One;
+    }
+    /// <inheritdoc/>
+    public override void Backward(OpContext c) { }
+    /// <inheritdoc/>
+    public override Expr?[] Gradient(Node node, Expr g) => [null];
+}
+
+internal static class IndexCheck
+{
+    public static long Check(string op, Tensor indices, int flat, long value, int bound)
+    {
+        if ((ulong)value < (ulong)bound) return value;
+        var pos = new int[indices.Shape.Rank];
+        for (int d = pos.Length - 1, f = flat; d >= 0; d--) { pos[d] = f % indices.Shape[d]; f /= indices.Shape[d]; }
+        throw new AutodiffException($"{op}: index {value} at position {Shape.Format(pos)} is out of range [0, {bound})");
+    }
+}
+
+/// <summary><c>take(x, t, axis=a)</c>: gathers along axis a by integer indices. With t of x's shape minus axis a,
+/// out[i.., j..] = x[i.., t[i.., j..], j..] (the axis is dropped: gather by class index); with t of x's rank and any
+/// size k along a, the result has t's shape (NumPy take_along_axis). The gradient scatters back.</summary>
+public sealed record TakeOp(int Axis) : Op
+{
+    /// <inheritdoc/>
+    public override string Name => "take";
+    /// <inheritdoc/>
+    public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("axis", Axis.ToString())];
+    /// <inheritdoc/>
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
+    {
+        Shape x = inputs[0].Shape, t = inputs[1].Shape;
+        RequireFloat(inputs[0]);
+        if (inputs[1].DType != DType.I64) throw new ShapeException(Name, $"indices must be i64, got {inputs[1].DType.Name()}{t}");
+        if (Axis < 0 || Axis >= x.Rank) throw new ShapeException(Name, $"axis {Axis} is out of range for shape {x} (rank {x.Rank})");
+        bool drop = t.Rank == x.Rank - 1 && Enumerable.Range(0, t.Rank).All(i => t[i] == x[i < Axis ? i : i + 1]);
+        bool along = t.Rank == x.Rank && Enumerable.Range(0, t.Rank).All(i => i == Axis || t[i] == x[i]);
+        if (!drop && !along)
+            throw new ShapeException(Name, $"indices {t} do not fit values {x} along axis {Axis}: expected {new Shape(x.Where((_, i) => i != Axis).ToArray())} or {x} with any size along axis {Axis}");
+        return (t, inputs[0].DType);
+    }
+
+    private (int Outer, int N, int K, int Inner) Dims(Shape x, Shape t) =>
+        (x.Product(0, Axis), x[Axis], t.Rank == x.Rank ? t[Axis] : 1, x.Product(Axis + 1, x.Rank));
+
+    /// <inheritdoc/>
+    protected override void Forward<T>(OpContext c)
+    {
+        var (outer, n, k, inner) = Dims(c.Inputs[0].Shape, c.Inputs[1].Shape);
+        var x = c.Inputs[0].Span<T>();
+        var t = c.Inputs[1].Span<long>();
+        var y = c.Output.Span<T>();
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < k; j++)
+                for (int i = 0; i < inner; i++)
+                {
+                    int ti = (o * k + j) * inner + i;
+                    y[ti] = x[(o * n + (int)IndexCheck.Check(Name, c.Inputs[1], ti, t[ti], n)) * inner + i];
+                }
+    }
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        if (c.InputGrads[0] is not { } gx) return;
+        var (outer, n, k, inner) = Dims(c.Inputs[0].Shape, c.Inputs[1].Shape);
+        var g = c.GradOutput.Span<T>();
+        var t = c.Inputs[1].Span<long>();
+        var d = gx.Span<T>();
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < k; j++)
+                for (int i = 0; i < inner; i++)
+                {
+                    int ti = (o * k + j) * inner + i;
+                    d[(o * n + (int)t[ti]) * inner + i] += g[ti];
+                }
+    }
+    /// <inheritdoc/>
+    public override bool IsDifferentiable(Node node, int index) => index == 0;
+    /// <inheritdoc/>
+    public override Expr?[] Gradient(Node node, Expr g)
+    {
+        Expr x = node.Inputs[0], t = node.Inputs[1];
+        if (t.Shape.Rank == x.Shape.Rank)
+            throw new NotSupportedException("take: the symbolic gradient of take_along_axis with k > 1 has no expression form; use the tape");
+        var oh = t.OneHot(x.Shape[Axis], x.DType);
+        var last = oh.Shape.Rank - 1;
+        if (Axis != x.Shape.Rank - 1)
+        {
+            var perm = Enumerable.Range(0, last).ToList();
+            perm.Insert(Axis, last);
+            oh = oh.Transpose(perm.ToArray());
+        }
+        return [oh * g.Unsqueeze(Axis), null];
+    }
+}
+
+/// <summary><c>where(mask, a, b)</c>: a where the mask is nonzero, else b, with broadcasting of all three.
+/// The mask carries no gradient; a and b get the gradient where they were selected.</summary>
+public sealed record WhereOp : Op
+{
+    /// <inheritdoc/>
+    public override string Name => "where";
+    /// <inheritdoc/>
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
+    {
+        if (inputs.Count != 3) throw new ShapeException(Name, $"takes 3 operands (mask, a, b), got {inputs.Count}");
+        RequireFloat(inputs[1], "a");
+        RequireFloat(inputs[2], "b");
+        if (inputs[1].DType != inputs[2].DType) throw new ShapeException(Name, $"a and b have different element types: {inputs[1].DType.Name()} and {inputs[2].DType.Name()}");
+        var s = Shape.Broadcast(Shape.Broadcast(inputs[0].Shape, inputs[1].Shape, Name), inputs[2].Shape, Name);
+        return (s, inputs[1].DType);
+    }
+    /// <inheritdoc/>
+    public override bool IsDifferentiable(Node node, int index) => index > 0;
+
+    private static void Mask<T>(Tensor mask, int[] shape, Span<T> dst) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var m = Scratch<T>.Rent(mask.Size);
+        for (int i = 0; i < mask.Size; i++) m.Span[i] = mask.GetDouble(i) != 0 ? T.One : T.Zero;
+        Broadcast.Expand<T>(m.Span, mask.Shape.ToArray(), dst, shape);
+    }
+    /// <inheritdoc/>
+    protected override void Forward<T>(OpContext c)
+    {
+        var shape = c.Output.Shape.ToArray();
+        int n = c.Output.Size;
+        using var m = Scratch<T>.Rent(n);
+        using var b = Scratch<T>.Rent(n);
+        Mask(c.Inputs[0], shape, m.Span);
+        var y = c.Output.Span<T>();
+        Broadcast.Expand<T>(c.Inputs[1].Span<T>(), c.Inputs[1].Shape.ToArray(), y, shape);
+        Broadcast.Expand<T>(c.Inputs[2].Span<T>(), c.Inputs[2].Shape.ToArray(), b.Span, shape);
+        for (int i = 0; i < n; i++) if (m.Span[i] == T.Zero) y[i] = b.Span[i];
+    }
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        var shape = c.Output.Shape.ToArray();
+        int n = c.Output.Size;
+        using var m = Scratch<T>.Rent(n);
+        using var t = Scratch<T>.Rent(n);
+        Mask(c.Inputs[0], shape, m.Span);
+        var g = c.GradOutput.Span<T>();
+        for (int side = 1; side <= 2; side++)
+        {
+            if (c.InputGrads[side] is not { } gs) continue;
+            for (int i = 0; i < n; i++) t.Span[i] = (m.Span[i] != T.Zero) == (side == 1) ? g[i] : T.Zero;
+            Broadcast.ReduceToShape<T>(t.Span, shape, gs.Span<T>(), gs.Shape.ToArray(), accumulate: true);
+        }
+    }
+    /// <inheritdoc/>
+    public override Expr?[] Gradient(Node node, Expr g)
+    {
+        Expr mask = node.Inputs[0], a = node.Inputs[1], b = node.Inputs[2];
+        var zero = g.Const(0);
+        return [null, BinaryOp.SumTo(Expr.Where(mask, g, zero), a.Shape), BinaryOp.SumTo(Expr.Where(mask, zero, g), b.Shape)];
+    }
+}
+
+public readonly partial struct Expr
+{
+    /// <summary><c>one_hot(this, classes)</c> for integer indices.</summary>
+    public Expr OneHot(int classes, DType dtype = DType.F32) => Apply(new OneHotOp(classes, dtype));
+    /// <summary>Gathers along <paramref name="axis"/> by the integer <paramref name="indices"/> (see <see cref="TakeOp"/>).</summary>
+    public Expr Take(Expr indices, int axis = -1) => Apply(new TakeOp(Shape.Axis(axis, "take")), indices);
+    /// <summary><c>where(mask, a, b)</c>.</summary>
+    public static Expr Where(Expr mask, Expr a, Expr b) => mask.Apply(new WhereOp(), a, b);
+}

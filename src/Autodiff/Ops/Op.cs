@@ -1,0 +1,122 @@
+using System.Numerics;
+
+namespace Autodiff;
+
+/// <summary>An operation of the graph. One subclass per op holds, in one place, the op's attributes (which take part
+/// in hash-consing through record equality), its shape rule (<see cref="Infer"/>), its forward kernel call, its
+/// vector-Jacobian product for the tape, its symbolic gradient (for printing backward graphs) and its printed form.</summary>
+public abstract record Op
+{
+    /// <summary>The op's name in the expression language, e.g. <c>exp</c> or <c>softmax_cross_entropy</c>.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>True for ops the simplifier introduces as fused replacements of subgraphs.</summary>
+    public virtual bool IsFused => false;
+
+    /// <summary>Checks the operands and returns the result's shape and element type, or throws a
+    /// <see cref="ShapeException"/> that names this op and the shapes.</summary>
+    public abstract (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs);
+
+    /// <summary>Extra arguments in printing order, after the operands: (null, value) for a positional one,
+    /// (name, value) for a named one, each value as the language writes it.</summary>
+    public virtual IEnumerable<(string? Name, string Value)> Attributes(Node node) => [];
+
+    /// <summary>This op with its float element type attributes (if any) changed to <paramref name="dtype"/>.</summary>
+    public virtual Op WithFloatType(DType dtype) => this;
+
+    /// <summary>Per-node scratch state the tape creates once per compiled graph (for example saved row statistics).</summary>
+    public virtual object? CreateState(Node node) => null;
+
+    /// <summary>Computes the node's value into <see cref="OpContext.Output"/> (preallocated, to be overwritten).</summary>
+    public virtual void Forward(OpContext c)
+    {
+        switch (FloatType(c.Node))
+        {
+            case DType.F32: Forward<float>(c); break;
+            case DType.F64: Forward<double>(c); break;
+            default: throw new NotSupportedException($"{Name}: no forward kernel for {c.Node.DType.Name()}");
+        }
+    }
+
+    /// <summary>Accumulates (adds) the vector-Jacobian product into each non-null <see cref="OpContext.InputGrads"/> entry.</summary>
+    public virtual void Backward(OpContext c)
+    {
+        switch (FloatType(c.Node))
+        {
+            case DType.F32: Backward<float>(c); break;
+            case DType.F64: Backward<double>(c); break;
+            default: throw new NotSupportedException($"{Name}: no backward kernel for {c.Node.DType.Name()}");
+        }
+    }
+
+    /// <summary>Typed forward kernel; the float type is the node's own, or its first float operand's.</summary>
+    protected virtual void Forward<T>(OpContext c) where T : unmanaged, IFloatingPointIeee754<T> =>
+        throw new NotSupportedException($"{Name}: no forward kernel");
+
+    /// <summary>Typed backward kernel.</summary>
+    protected virtual void Backward<T>(OpContext c) where T : unmanaged, IFloatingPointIeee754<T> =>
+        throw new NotSupportedException($"{Name}: no backward kernel");
+
+    /// <summary>The gradient with respect to each operand as graph expressions, given the gradient <paramref name="g"/>
+    /// of the output; null for operands that are not differentiable (integers, masks).
+    /// Used to print backward graphs and as an oracle for the tape.</summary>
+    public abstract Expr?[] Gradient(Node node, Expr g);
+
+    /// <summary>True where operand <paramref name="index"/> can carry a gradient.</summary>
+    public virtual bool IsDifferentiable(Node node, int index) => node.Inputs[index].DType.IsFloat();
+
+    private static DType FloatType(Node n)
+    {
+        if (n.DType.IsFloat()) return n.DType;
+        foreach (var i in n.Inputs) if (i.DType.IsFloat()) return i.DType;
+        return n.DType;
+    }
+
+    /// <summary>Throws unless <paramref name="n"/> has a float element type.</summary>
+    protected void RequireFloat(Node n, string role = "operand")
+    {
+        if (!n.DType.IsFloat()) throw new ShapeException(Name, $"{role} must be f32 or f64, got {n.DType.Name()}{n.Shape}");
+    }
+
+    /// <summary>Throws unless all operands share one element type.</summary>
+    protected void RequireSameDType(IReadOnlyList<Node> inputs)
+    {
+        for (int i = 1; i < inputs.Count; i++)
+            if (inputs[i].DType != inputs[0].DType)
+                throw new ShapeException(Name, $"operands have different element types: {string.Join(" and ", inputs.Select(x => x.DType.Name() + x.Shape))}");
+    }
+}
+
+/// <summary>What an op's forward and backward kernels see for one node during a tape run.</summary>
+public sealed class OpContext
+{
+    internal OpContext(Node node, Tensor[] inputs, Tensor output, object? state, Tensor?[] inputGrads)
+    {
+        Node = node;
+        Inputs = inputs;
+        Output = output;
+        State = state;
+        InputGrads = inputGrads;
+    }
+
+    /// <summary>The node being evaluated.</summary>
+    public Node Node { get; }
+
+    /// <summary>The operands' values.</summary>
+    public Tensor[] Inputs { get; }
+
+    /// <summary>The node's value (written by forward, read by backward).</summary>
+    public Tensor Output { get; }
+
+    /// <summary>The state from <see cref="Op.CreateState"/>.</summary>
+    public object? State { get; }
+
+    /// <summary>The gradient of the output (set during backward).</summary>
+    public Tensor GradOutput { get; internal set; } = null!;
+
+    /// <summary>Gradient accumulators of the operands; null where no gradient is needed.</summary>
+    public Tensor?[] InputGrads { get; }
+
+    /// <summary>Max degree of parallelism for this run.</summary>
+    public int Threads { get; internal set; } = Environment.ProcessorCount;
+}

@@ -1,0 +1,202 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using Autodiff.Kernels;
+
+namespace Autodiff;
+
+/// <summary>A reduction over one or several axes (all axes when none are given), optionally keeping reduced axes as size 1.
+/// The axes are stored resolved (non-negative, sorted), so <c>axis=-1</c> and <c>axis=1</c> build the same node.</summary>
+public abstract record ReduceOp(IntList Axes, bool KeepDims) : Op
+{
+    /// <inheritdoc/>
+    public override IEnumerable<(string? Name, string Value)> Attributes(Node node)
+    {
+        if (Axes.Count != node.Inputs[0].Shape.Rank) yield return ("axis", Axes.ToString());
+        if (KeepDims) yield return ("keepdims", "true");
+    }
+
+    /// <inheritdoc/>
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
+    {
+        if (inputs.Count != 1) throw new ShapeException(Name, $"takes 1 operand, got {inputs.Count}");
+        RequireFloat(inputs[0]);
+        var x = inputs[0].Shape;
+        foreach (var a in Axes)
+            if (a < 0 || a >= x.Rank) throw new ShapeException(Name, $"axis {a} is out of range for shape {x} (rank {x.Rank})");
+        return (ReducedShape(x, Axes, KeepDims), inputs[0].DType);
+    }
+
+    /// <summary>The shape after reducing <paramref name="axes"/> of <paramref name="x"/>.</summary>
+    public static Shape ReducedShape(Shape x, IntList axes, bool keepDims)
+    {
+        var d = new List<int>();
+        for (int i = 0; i < x.Rank; i++)
+            if (!axes.Contains(i)) d.Add(x[i]);
+            else if (keepDims) d.Add(1);
+        return new Shape(d.ToArray());
+    }
+
+    /// <summary>Number of elements reduced into each output element.</summary>
+    public int Count(Shape x) => Axes.Aggregate(1, (p, a) => p * x[a]);
+
+    /// <summary>The kernel applied to one [outer, n, inner] block.</summary>
+    protected abstract void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <inheritdoc/>
+    protected override void Forward<T>(OpContext c) => ReduceAll<T>(c.Inputs[0].Span<T>(), c.Inputs[0].Shape, c.Output.Span<T>());
+
+    /// <summary>Reduces every axis group (maximal runs of adjacent axes), innermost group first.</summary>
+    internal void ReduceAll<T>(ReadOnlySpan<T> x, Shape shape, Span<T> dst) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var dims = shape.ToArray();
+        var groups = new List<(int From, int To)>();
+        foreach (var a in Axes)
+            if (groups.Count > 0 && groups[^1].To == a) groups[^1] = (groups[^1].From, a + 1);
+            else groups.Add((a, a + 1));
+        if (groups.Count == 0) { x.CopyTo(dst); return; }
+        using var ping = Scratch<T>.Rent(groups.Count > 1 ? x.Length : 0);
+        using var pong = Scratch<T>.Rent(groups.Count > 2 ? x.Length : 0);
+        ReadOnlySpan<T> current = x;
+        for (int gi = groups.Count - 1; gi >= 0; gi--)
+        {
+            var (from, to) = groups[gi];
+            int outer = Prod(dims, 0, from), n = Prod(dims, from, to), inner = Prod(dims, to, dims.Length);
+            var target = gi == 0 ? dst : ((groups.Count - 1 - gi) % 2 == 0 ? ping.Span : pong.Span).Slice(0, outer * inner);
+            Kernel(current, outer, n, inner, target);
+            current = target;
+            for (int i = from; i < to; i++) dims[i] = 1;
+        }
+    }
+
+    private static int Prod(int[] d, int from, int to)
+    {
+        int p = 1;
+        for (int i = from; i < to; i++) p *= d[i];
+        return p;
+    }
+
+    /// <summary>The output shape with reduced axes kept as size 1.</summary>
+    protected Shape KeptShape(Shape x) => ReducedShape(x, Axes, keepDims: true);
+
+    /// <summary>The gradient <paramref name="g"/> reshaped to the kept shape and broadcast back to <paramref name="x"/>'s shape.</summary>
+    protected Expr ExpandBack(Expr g, Shape x) => g.Reshape(KeptShape(x).ToArray()).BroadcastTo(x.ToArray());
+}
+
+/// <summary><c>sum(x, axis=..., keepdims=...)</c>.</summary>
+public sealed record SumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
+{
+    /// <inheritdoc/>
+    public override string Name => "sum";
+    /// <inheritdoc/>
+    protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) => Reduce.Sum(x, outer, n, inner, dst);
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        if (c.InputGrads[0] is not { } gx) return;
+        var xs = gx.Shape.ToArray();
+        Broadcast.Binary<T>(gx.Span<T>(), xs, c.GradOutput.Span<T>(), KeptShape(gx.Shape).ToArray(), gx.Span<T>(), xs, BinaryKind.Add);
+    }
+    /// <inheritdoc/>
+    public override Expr?[] Gradient(Node node, Expr g) => [ExpandBack(g, node.Inputs[0].Shape)];
+}
+
+/// <summary><c>mean(x, axis=..., keepdims=...)</c>; the mean over zero elements is NaN.</summary>
+public sealed record MeanOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
+{
+    /// <inheritdoc/>
+    public override string Name => "mean";
+    /// <inheritdoc/>
+    protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst)
+    {
+        Reduce.Sum(x, outer, n, inner, dst);
+        TensorPrimitives.Divide(dst, T.CreateTruncating(n), dst);
+    }
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        if (c.InputGrads[0] is not { } gx) return;
+        var xs = gx.Shape.ToArray();
+        using var s = Scratch<T>.Rent(c.GradOutput.Size);
+        TensorPrimitives.Divide(c.GradOutput.Span<T>(), T.CreateTruncating(Count(gx.Shape)), s.Span);
+        Broadcast.Binary<T>(gx.Span<T>(), xs, s.Span, KeptShape(gx.Shape).ToArray(), gx.Span<T>(), xs, BinaryKind.Add);
+    }
+    /// <inheritdoc/>
+    public override Expr?[] Gradient(Node node, Expr g) => [ExpandBack(g, node.Inputs[0].Shape) / Count(node.Inputs[0].Shape)];
+}
+
+/// <summary>Max or min reduction; the gradient is shared equally among the entries that attain the extreme.</summary>
+public abstract record ExtremumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
+{
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        if (c.InputGrads[0] is not { } gx) return;
+        var x = c.Inputs[0];
+        var xs = x.Shape.ToArray();
+        var kept = KeptShape(x.Shape).ToArray();
+        int n = x.Size;
+        using var mask = Scratch<T>.Rent(n);
+        using var counts = Scratch<T>.Rent(c.Output.Size);
+        Broadcast.Expand<T>(c.Output.Span<T>(), kept, mask.Span, xs);
+        var xv = x.Span<T>();
+        var m = mask.Span;
+        for (int i = 0; i < n; i++) m[i] = xv[i] == m[i] ? T.One : T.Zero;
+        new SumOp(Axes, true).ReduceAll<T>(m, x.Shape, counts.Span);
+        TensorPrimitives.Divide(c.GradOutput.Span<T>(), counts.Span, counts.Span);
+        using var share = Scratch<T>.Rent(n);
+        Broadcast.Expand<T>(counts.Span, kept, share.Span, xs);
+        var gv = gx.Span<T>();
+        var sv = share.Span;
+        for (int i = 0; i < n; i++) if (m[i] != T.Zero) gv[i] += sv[i];
+    }
+
+    /// <inheritdoc/>
+    public override Expr?[] Gradient(Node node, Expr g)
+    {
+        var x = node.Inputs[0].Expr;
+        var y = ExpandBack(node.Expr, x.Shape);
+        var hit = 1 - (x - y).Abs().Sign();
+        var count = hit.Sum(Axes.ToArray(), keepDims: true);
+        return [ExpandBack(g, x.Shape) * hit / count];
+    }
+}
+
+/// <summary><c>max(x, axis=..., keepdims=...)</c>; NaN propagates; the max over zero elements is −inf.</summary>
+public sealed record MaxOp(IntList Axes, bool KeepDims) : ExtremumOp(Axes, KeepDims)
+{
+    /// <inheritdoc/>
+    public override string Name => "max";
+    /// <inheritdoc/>
+    protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) => Reduce.Max(x, outer, n, inner, dst);
+}
+
+/// <summary><c>min(x, axis=..., keepdims=...)</c>; NaN propagates; the min over zero elements is +inf.</summary>
+public sealed record MinOp(IntList Axes, bool KeepDims) : ExtremumOp(Axes, KeepDims)
+{
+    /// <inheritdoc/>
+    public override string Name => "min";
+    /// <inheritdoc/>
+    protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) => Reduce.Min(x, outer, n, inner, dst);
+}
+
+public readonly partial struct Expr
+{
+    internal IntList ResolveAxes(int[]? axes, string op) => new(Shape.Axes(axes, op));
+
+    /// <summary>Sum over <paramref name="axes"/> (all axes if none).</summary>
+    public Expr Sum(int[]? axes = null, bool keepDims = false) => Apply(new SumOp(ResolveAxes(axes, "sum"), keepDims));
+    /// <summary>Sum over one axis.</summary>
+    public Expr Sum(int axis, bool keepDims = false) => Sum([axis], keepDims);
+    /// <summary>Mean over <paramref name="axes"/> (all axes if none).</summary>
+    public Expr Mean(int[]? axes = null, bool keepDims = false) => Apply(new MeanOp(ResolveAxes(axes, "mean"), keepDims));
+    /// <summary>Mean over one axis.</summary>
+    public Expr Mean(int axis, bool keepDims = false) => Mean([axis], keepDims);
+    /// <summary>Max over <paramref name="axes"/> (all axes if none).</summary>
+    public Expr Max(int[]? axes = null, bool keepDims = false) => Apply(new MaxOp(ResolveAxes(axes, "max"), keepDims));
+    /// <summary>Max over one axis.</summary>
+    public Expr Max(int axis, bool keepDims = false) => Max([axis], keepDims);
+    /// <summary>Min over <paramref name="axes"/> (all axes if none).</summary>
+    public Expr Min(int[]? axes = null, bool keepDims = false) => Apply(new MinOp(ResolveAxes(axes, "min"), keepDims));
+    /// <summary>Min over one axis.</summary>
+    public Expr Min(int axis, bool keepDims = false) => Min([axis], keepDims);
+}

@@ -1,0 +1,301 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Autodiff;
+
+/// <summary>An elementwise op of one float operand; the result has the operand's shape and element type.
+/// Subclasses give the forward kernel, the accumulating vector-Jacobian product and the symbolic gradient.</summary>
+public abstract record UnaryOp : Op
+{
+    /// <inheritdoc/>
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
+    {
+        if (inputs.Count != 1) throw new ShapeException(Name, $"takes 1 operand, got {inputs.Count}");
+        RequireFloat(inputs[0]);
+        return (inputs[0].Shape, inputs[0].DType);
+    }
+
+    /// <summary>y = f(x).</summary>
+    protected abstract void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>gx += g · f'(x), given x, y = f(x) and g.</summary>
+    protected abstract void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>g · f'(x) as an expression, given x, y = f(x) and g; null if the derivative is zero everywhere.</summary>
+    protected abstract Expr? Local(Expr x, Expr y, Expr g);
+
+    /// <inheritdoc/>
+    protected override void Forward<T>(OpContext c) =>
+        Elementwise.Run(c.Output.Size, (s, n) => Apply(c.Inputs[0].Span<T>().Slice(s, n), c.Output.Span<T>().Slice(s, n)));
+
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        if (c.InputGrads[0] is not { } gx) return;
+        Elementwise.Run(c.Output.Size, (s, n) => Vjp<T>(c.Inputs[0].Span<T>().Slice(s, n), c.Output.Span<T>().Slice(s, n),
+            c.GradOutput.Span<T>().Slice(s, n), gx.Span<T>().Slice(s, n)));
+    }
+
+    /// <inheritdoc/>
+    public override Expr?[] Gradient(Node node, Expr g) => [Local(node.Inputs[0], node, g)];
+}
+
+/// <summary>Splits elementwise work across cores above a size threshold.</summary>
+internal static class Elementwise
+{
+    public static void Run(int n, Action<int, int> body)
+    {
+        const int chunk = 1 << 15;
+        if (n <= chunk || Kernels.Parallelism.DegreeOfParallelism == 1) { body(0, n); return; }
+        Kernels.Parallelism.For((n + chunk - 1) / chunk, chunk, (a, b) =>
+        {
+            int s = a * chunk, e = Math.Min(n, b * chunk);
+            body(s, e - s);
+        });
+    }
+}
+
+/// <summary><c>-x</c>.</summary>
+public sealed record NegOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "neg";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Negate(x, y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) => TensorPrimitives.Subtract(gx, g, gx);
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => -g;
+}
+
+/// <summary><c>exp(x)</c>.</summary>
+public sealed record ExpOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "exp";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Exp(x, y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) => TensorPrimitives.FusedMultiplyAdd(g, y, gx, gx);
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g * y;
+}
+
+/// <summary><c>log(x)</c> (natural logarithm).</summary>
+public sealed record LogOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "log";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Log(x, y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] += g[i] / x[i];
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g / x;
+}
+
+/// <summary><c>sqrt(x)</c>.</summary>
+public sealed record SqrtOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "sqrt";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Sqrt(x, y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] += g[i] / (y[i] + y[i]);
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g / (y * 2);
+}
+
+/// <summary><c>abs(x)</c>; the gradient at 0 is 0.</summary>
+public sealed record AbsOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "abs";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Abs(x, y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] += x[i] > T.Zero ? g[i] : x[i] < T.Zero ? -g[i] : T.Zero;
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g * x.Sign();
+}
+
+/// <summary><c>sign(x)</c>: -1, 0 or 1 (NaN stays NaN); its gradient is zero.</summary>
+public sealed record SignOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "sign";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = T.IsNaN(x[i]) ? x[i] : x[i] > T.Zero ? T.One : x[i] < T.Zero ? -T.One : T.Zero;
+    }
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) { }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => null;
+}
+
+/// <summary><c>square(x)</c> = x·x.</summary>
+public sealed record SquareOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "square";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Multiply(x, x, y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] += (x[i] + x[i]) * g[i];
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g * (x * 2);
+}
+
+/// <summary><c>sigmoid(x)</c> = 1 / (1 + exp(-x)).</summary>
+public sealed record SigmoidOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "sigmoid";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Sigmoid(x, y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] += g[i] * y[i] * (T.One - y[i]);
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g * (y * (1 - y));
+}
+
+/// <summary><c>tanh(x)</c>.</summary>
+public sealed record TanhOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "tanh";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Tanh(x, y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] += g[i] * (T.One - y[i] * y[i]);
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g * (1 - y.Square());
+}
+
+/// <summary><c>relu(x)</c> = max(x, 0); the gradient at 0 is 0.</summary>
+public sealed record ReluOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "relu";
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = x[i] > T.Zero ? x[i] : T.IsNaN(x[i]) ? x[i] : T.Zero;
+    }
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) if (x[i] > T.Zero) gx[i] += g[i];
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g * y.Sign();
+}
+
+/// <summary><c>softplus(x)</c> = log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) so it never overflows.</summary>
+public sealed record SoftplusOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "softplus";
+    /// <inheritdoc/>
+    public override bool IsFused => true;
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = T.Max(x[i], T.Zero) + T.LogP1(T.Exp(-T.Abs(x[i])));
+    }
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] += g[i] * Sigmoid(x[i]);
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g * x.Sigmoid();
+
+    internal static T Sigmoid<T>(T x) where T : IFloatingPointIeee754<T> =>
+        x >= T.Zero ? T.One / (T.One + T.Exp(-x)) : T.Exp(x) / (T.One + T.Exp(x));
+}
+
+/// <summary><c>log_sigmoid(x)</c> = -softplus(-x), stable for any finite x.</summary>
+public sealed record LogSigmoidOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "log_sigmoid";
+    /// <inheritdoc/>
+    public override bool IsFused => true;
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = T.Min(x[i], T.Zero) - T.LogP1(T.Exp(-T.Abs(x[i])));
+    }
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] += g[i] * SoftplusOp.Sigmoid(-x[i]);
+    }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => g * (-x).Sigmoid();
+}
+
+/// <summary><c>stop_gradient(x)</c>: the identity forward, no gradient backward; no rewrite rule matches across it.</summary>
+public sealed record StopGradientOp : UnaryOp
+{
+    /// <inheritdoc/>
+    public override string Name => "stop_gradient";
+    /// <inheritdoc/>
+    public override bool IsDifferentiable(Node node, int index) => false;
+    /// <inheritdoc/>
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => x.CopyTo(y);
+    /// <inheritdoc/>
+    protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) { }
+    /// <inheritdoc/>
+    protected override Expr? Local(Expr x, Expr y, Expr g) => null;
+}
+
+public readonly partial struct Expr
+{
+    /// <summary><c>exp(x)</c>.</summary>
+    public Expr Exp() => Apply(new ExpOp());
+    /// <summary><c>log(x)</c>.</summary>
+    public Expr Log() => Apply(new LogOp());
+    /// <summary><c>sqrt(x)</c>.</summary>
+    public Expr Sqrt() => Apply(new SqrtOp());
+    /// <summary><c>abs(x)</c>.</summary>
+    public Expr Abs() => Apply(new AbsOp());
+    /// <summary><c>sign(x)</c>.</summary>
+    public Expr Sign() => Apply(new SignOp());
+    /// <summary><c>x·x</c>.</summary>
+    public Expr Square() => Apply(new SquareOp());
+    /// <summary><c>sigmoid(x)</c>.</summary>
+    public Expr Sigmoid() => Apply(new SigmoidOp());
+    /// <summary><c>tanh(x)</c>.</summary>
+    public Expr Tanh() => Apply(new TanhOp());
+    /// <summary><c>relu(x)</c>.</summary>
+    public Expr Relu() => Apply(new ReluOp());
+    /// <summary><c>softplus(x)</c> = log(1 + exp(x)), stable.</summary>
+    public Expr Softplus() => Apply(new SoftplusOp());
+    /// <summary><c>log_sigmoid(x)</c>, stable.</summary>
+    public Expr LogSigmoid() => Apply(new LogSigmoidOp());
+    /// <summary><c>stop_gradient(x)</c>.</summary>
+    public Expr StopGradient() => Apply(new StopGradientOp());
+}

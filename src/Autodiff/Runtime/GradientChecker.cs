@@ -1,0 +1,105 @@
+namespace Autodiff;
+
+/// <summary>Tolerances of a gradient check: an element passes when |analytic − numeric| ≤ Atol + Rtol·|numeric|
+/// (the rule of PyTorch's gradcheck). <see cref="Step"/> is the central-difference step, scaled by max(1, |x|).</summary>
+public sealed record GradCheckOptions(double Atol = 1e-5, double Rtol = 1e-3, double Step = 1e-6);
+
+/// <summary>The outcome of a gradient check.</summary>
+/// <param name="Passed">True if every element is within tolerance.</param>
+/// <param name="Checked">Number of gradient elements compared.</param>
+/// <param name="MaxAbsError">Largest |analytic − numeric|.</param>
+/// <param name="MaxRelError">Largest |analytic − numeric| / max(|numeric|, tiny).</param>
+/// <param name="Failures">The first few failing elements, as text.</param>
+public sealed record GradCheckResult(bool Passed, int Checked, double MaxAbsError, double MaxRelError, IReadOnlyList<string> Failures)
+{
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{(Passed ? "passed" : "FAILED")}: {Checked} elements, max abs error {MaxAbsError:G3}, max rel error {MaxRelError:G3}" +
+        (Failures.Count > 0 ? Environment.NewLine + string.Join(Environment.NewLine, Failures) : "");
+}
+
+/// <summary>Checks the tape's gradients against central finite differences computed in double precision, and the float
+/// path against the double path.</summary>
+public static class GradientChecker
+{
+    /// <summary>Converts the graph and inputs to float64, computes the tape's gradient of Σ(output · cotangent)
+    /// (cotangent = 1 for a scalar output, else a fixed pseudo-random tensor) and compares each element with the central difference.</summary>
+    public static GradCheckResult Check(Graph graph, IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string>? wrt = null, GradCheckOptions? options = null)
+    {
+        var o = options ?? new GradCheckOptions();
+        var g64 = graph.ToDType(DType.F64);
+        var x64 = inputs.ToDictionary(kv => kv.Key, kv => kv.Value.DType.IsFloat() ? kv.Value.Cast(DType.F64) : kv.Value);
+        var names = (wrt ?? g64.Inputs.Where(i => i.DType.IsFloat()).Select(i => ((InputOp)i.Op).InputName)).ToArray();
+        var cot = g64.Output.Shape.Size == 1 ? null : Tensor.RandomNormal(DType.F64, g64.Output.Shape, new Random(12345));
+        var tape = new Tape(g64, names);
+        tape.Forward(x64);
+        var analytic = tape.Backward(cot).ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+
+        double Objective()
+        {
+            var y = tape.Forward(x64);
+            double s = 0;
+            for (int i = 0; i < y.Size; i++) s += y.GetDouble(i) * (cot?.GetDouble(i) ?? 1);
+            return s;
+        }
+
+        int count = 0;
+        double maxAbs = 0, maxRel = 0;
+        var failures = new List<string>();
+        foreach (var name in names)
+        {
+            var x = x64[name] = x64[name].Clone();
+            var a = analytic[name];
+            for (int i = 0; i < x.Size; i++)
+            {
+                double v = x.GetDouble(i), h = o.Step * Math.Max(1, Math.Abs(v));
+                x.SetDouble(i, v + h);
+                double up = Objective();
+                x.SetDouble(i, v - h);
+                double down = Objective();
+                x.SetDouble(i, v);
+                double num = (up - down) / (2 * h), ana = a.GetDouble(i);
+                double err = Math.Abs(ana - num);
+                if (double.IsNaN(num) && double.IsNaN(ana)) err = 0;
+                count++;
+                maxAbs = Math.Max(maxAbs, err);
+                maxRel = Math.Max(maxRel, err / Math.Max(Math.Abs(num), 1e-300));
+                if (!(err <= o.Atol + o.Rtol * Math.Abs(num)) && failures.Count < 10)
+                    failures.Add($"  d/d{name}[{i}]: analytic {ana:R}, numeric {num:R}");
+            }
+        }
+        return new GradCheckResult(failures.Count == 0, count, maxAbs, maxRel, failures);
+    }
+
+    /// <summary>Runs the graph in float32 and float64 on the same inputs and returns the largest relative difference of the
+    /// output and the gradients, relative to each tensor's largest float64 magnitude.</summary>
+    public static double CompareFloatToDouble(Graph graph, IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string>? wrt = null)
+    {
+        double worst = 0;
+        var runs = new[] { DType.F32, DType.F64 }.Select(dt =>
+        {
+            var g = graph.ToDType(dt);
+            var x = inputs.ToDictionary(kv => kv.Key, kv => kv.Value.DType.IsFloat() ? kv.Value.Cast(dt) : kv.Value);
+            var cot = g.Output.Shape.Size == 1 ? null : Tensor.RandomNormal(dt, g.Output.Shape, new Random(12345));
+            var tape = new Tape(g, wrt);
+            var (v, grads) = tape.Run(x, cot);
+            return (Value: v.Clone(), Grads: grads.ToDictionary(kv => kv.Key, kv => kv.Value.Clone()));
+        }).ToArray();
+        worst = Math.Max(worst, RelDiff(runs[0].Value, runs[1].Value));
+        foreach (var (k, v) in runs[1].Grads) worst = Math.Max(worst, RelDiff(runs[0].Grads[k], v));
+        return worst;
+    }
+
+    private static double RelDiff(Tensor a, Tensor b)
+    {
+        double scale = 0, diff = 0;
+        for (int i = 0; i < b.Size; i++) if (double.IsFinite(b.GetDouble(i))) scale = Math.Max(scale, Math.Abs(b.GetDouble(i)));
+        for (int i = 0; i < b.Size; i++)
+        {
+            double x = a.GetDouble(i), y = b.GetDouble(i);
+            if (x.Equals(y)) continue;
+            diff = Math.Max(diff, double.IsFinite(x) && double.IsFinite(y) ? Math.Abs(x - y) : double.PositiveInfinity);
+        }
+        return diff == 0 ? 0 : diff / Math.Max(scale, 1e-300);
+    }
+}

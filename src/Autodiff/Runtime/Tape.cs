@@ -1,0 +1,150 @@
+namespace Autodiff;
+
+/// <summary>Reverse-mode evaluation of a <see cref="Graph"/>. Built once per graph: it orders the nodes, allocates a value
+/// buffer per node and a gradient buffer per node on a path from a differentiated input to the output, and then runs
+/// forward and backward any number of times with new input values, reusing every buffer.
+/// The forward pass keeps each node's value (and the op's saved state), which is what each op's backward reads;
+/// the backward sweep visits the nodes in reverse topological order and accumulates, so fan-out sums correctly.</summary>
+public sealed class Tape
+{
+    private readonly Graph _graph;
+    private readonly List<Node> _order;
+    private readonly Dictionary<Node, int> _slot = new(ReferenceEqualityComparer.Instance);
+    private readonly Tensor?[] _values;
+    private readonly Tensor?[] _grads;
+    private readonly OpContext?[] _contexts;
+    private readonly Node[] _wrt;
+    private bool _forwardDone;
+
+    /// <summary>Prepares the graph for evaluation. <paramref name="wrt"/> names the inputs to differentiate
+    /// (default: every float input).</summary>
+    public Tape(Graph graph, IEnumerable<string>? wrt = null)
+    {
+        _graph = graph;
+        _order = graph.Nodes();
+        for (int i = 0; i < _order.Count; i++) _slot[_order[i]] = i;
+        _wrt = wrt is null
+            ? graph.Inputs.Where(i => i.DType.IsFloat()).ToArray()
+            : wrt.Select(graph.Input).ToArray();
+        foreach (var w in _wrt)
+            if (!w.DType.IsFloat()) throw new AutodiffException($"gradient: input '{((InputOp)w.Op).InputName}' is {w.DType.Name()}, not a float type");
+
+        var needs = new bool[_order.Count];
+        var wrtSet = new HashSet<Node>(_wrt, ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < _order.Count; i++)
+        {
+            var n = _order[i];
+            needs[i] = wrtSet.Contains(n) || n.Inputs.Select((x, j) => (x, j)).Any(p => needs[_slot[p.x]] && n.Op.IsDifferentiable(n, p.j));
+        }
+        _values = new Tensor?[_order.Count];
+        _grads = new Tensor?[_order.Count];
+        _contexts = new OpContext?[_order.Count];
+        for (int i = 0; i < _order.Count; i++)
+        {
+            var n = _order[i];
+            if (needs[i] || wrtSet.Contains(n)) _grads[i] = Tensor.Zeros(n.DType, n.Shape);
+            if (n.Op is InputOp) continue;
+            _values[i] = Tensor.Zeros(n.DType, n.Shape);
+        }
+        foreach (var w in _wrt)
+            if (!_slot.ContainsKey(w)) _slot[w] = -1;   // declared but unused: its gradient is zero
+        for (int i = 0; i < _order.Count; i++)
+        {
+            var n = _order[i];
+            if (n.Op is InputOp) continue;
+            var ins = n.Inputs.Select(x => _values[_slot[x]]!).ToArray();
+            var gins = n.Inputs.Select((x, j) => n.Op.IsDifferentiable(n, j) ? _grads[_slot[x]] : null).ToArray();
+            _contexts[i] = new OpContext(n, ins, _values[i]!, n.Op.CreateState(n), gins);
+            if (n.Op is ConstantOp) n.Op.Forward(_contexts[i]!);
+        }
+    }
+
+    /// <summary>The graph being evaluated.</summary>
+    public Graph Graph => _graph;
+
+    /// <summary>The output value of the last forward pass.</summary>
+    public Tensor Value => _forwardDone ? _values[_slot[_graph.Output]]! : throw new InvalidOperationException("call Forward first");
+
+    /// <summary>Runs the forward pass on the given input values (by input name). Every input the output depends on must be given,
+    /// with the declared element type and shape.</summary>
+    public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        foreach (var inNode in _graph.Inputs)
+        {
+            var io = (InputOp)inNode.Op;
+            if (!inputs.TryGetValue(io.InputName, out var t))
+            {
+                if (_slot.TryGetValue(inNode, out var s) && s >= 0) throw new AutodiffException($"input '{io.InputName}' ({io.Type.Name()}{io.Shape}) has no value");
+                continue;
+            }
+            if (t.DType != io.Type || t.Shape != io.Shape)
+                throw new AutodiffException($"input '{io.InputName}' is declared {io.Type.Name()}{io.Shape}, got {t.DType.Name()}{t.Shape}");
+            if (_slot.TryGetValue(inNode, out var slot) && slot >= 0) Bind(inNode, slot, t);
+        }
+        for (int i = 0; i < _order.Count; i++)
+        {
+            var c = _contexts[i];
+            if (c is null || c.Node.Op is ConstantOp) continue;
+            c.Node.Op.Forward(c);
+        }
+        _forwardDone = true;
+        return _values[_slot[_graph.Output]]!;
+    }
+
+    private void Bind(Node input, int slot, Tensor value)
+    {
+        _values[slot] = value;
+        foreach (var c in _contexts)
+        {
+            if (c is null) continue;
+            for (int j = 0; j < c.Node.Inputs.Count; j++)
+                if (ReferenceEquals(c.Node.Inputs[j], input)) c.Inputs[j] = value;
+        }
+    }
+
+    /// <summary>The reverse sweep. For a scalar output the seed is 1; otherwise <paramref name="cotangent"/> (the output's shape)
+    /// is required and the result is the vector-Jacobian product. Returns the gradients by input name; the tensors are the tape's buffers, overwritten by the next backward.</summary>
+    public IReadOnlyDictionary<string, Tensor> Backward(Tensor? cotangent = null)
+    {
+        if (!_forwardDone) throw new InvalidOperationException("call Forward before Backward");
+        var output = _graph.Output;
+        foreach (var g in _grads) g?.Fill(0);
+        var seed = _grads[_slot[output]];
+        if (seed is not null)
+        {
+            if (cotangent is null)
+            {
+                if (output.Shape.Size != 1)
+                    throw new AutodiffException($"gradient: the output is {output.DType.Name()}{output.Shape}, not a scalar; pass a cotangent of that shape");
+                seed.Fill(1);
+            }
+            else
+            {
+                if (cotangent.Shape != output.Shape) throw new AutodiffException($"gradient: cotangent {cotangent.Shape} does not match the output {output.Shape}");
+                seed.CopyFrom(cotangent.DType == output.DType ? cotangent : cotangent.Cast(output.DType));
+            }
+            for (int i = _order.Count - 1; i >= 0; i--)
+            {
+                var c = _contexts[i];
+                if (c is null || _grads[i] is null) continue;
+                c.GradOutput = _grads[i]!;
+                c.Node.Op.Backward(c);
+            }
+        }
+        var result = new Dictionary<string, Tensor>();
+        foreach (var w in _wrt)
+        {
+            var name = ((InputOp)w.Op).InputName;
+            int s = _slot[w];
+            result[name] = s >= 0 && _grads[s] is { } g ? g : Tensor.Zeros(w.DType, w.Shape);
+        }
+        return result;
+    }
+
+    /// <summary>Forward then backward in one call.</summary>
+    public (Tensor Value, IReadOnlyDictionary<string, Tensor> Gradients) Run(IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent = null)
+    {
+        var v = Forward(inputs);
+        return (v, Backward(cotangent));
+    }
+}

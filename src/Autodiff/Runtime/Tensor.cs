@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Text;
+
+namespace Autodiff;
+
+/// <summary>A dense, row-major, N-dimensional array of <c>float</c>, <c>double</c> or <c>long</c>.
+/// The shape and element type are fixed; the elements are mutable so buffers can be reused across evaluations.</summary>
+public sealed class Tensor
+{
+    private readonly Array _data;
+
+    /// <summary>The shape.</summary>
+    public Shape Shape { get; }
+
+    /// <summary>The element type.</summary>
+    public DType DType { get; }
+
+    /// <summary>Number of elements.</summary>
+    public int Size => Shape.Size;
+
+    private Tensor(Array data, Shape shape, DType dtype)
+    {
+        if (data.Length != shape.Size)
+            throw new AutodiffException($"tensor: {data.Length} elements do not fill shape {shape} ({shape.Size} elements)");
+        _data = data;
+        Shape = shape;
+        DType = dtype;
+    }
+
+    /// <summary>Wraps an array (not copied) as a tensor of the given shape.</summary>
+    public static Tensor FromArray<T>(T[] data, params int[] shape) where T : unmanaged =>
+        new(data, new Shape(shape), DTypeExtensions.Of<T>());
+
+    /// <summary>Wraps an array (not copied) as a tensor of the given shape.</summary>
+    public static Tensor FromArray<T>(T[] data, Shape shape) where T : unmanaged =>
+        new(data, shape, DTypeExtensions.Of<T>());
+
+    /// <summary>A tensor of zeros.</summary>
+    public static Tensor Zeros(DType dtype, Shape shape) => dtype switch
+    {
+        DType.F32 => new Tensor(new float[shape.Size], shape, dtype),
+        DType.F64 => new Tensor(new double[shape.Size], shape, dtype),
+        DType.I64 => new Tensor(new long[shape.Size], shape, dtype),
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
+    };
+
+    /// <summary>A tensor of zeros.</summary>
+    public static Tensor Zeros(DType dtype, params int[] shape) => Zeros(dtype, new Shape(shape));
+
+    /// <summary>A tensor whose every element is <paramref name="value"/>.</summary>
+    public static Tensor Full(DType dtype, Shape shape, double value)
+    {
+        var t = Zeros(dtype, shape);
+        t.Fill(value);
+        return t;
+    }
+
+    /// <summary>A 0-d tensor.</summary>
+    public static Tensor Scalar(double value, DType dtype = DType.F64) => Full(dtype, Shape.Scalar, value);
+
+    /// <summary>A tensor from values given as doubles, converted to <paramref name="dtype"/>.</summary>
+    public static Tensor FromDoubles(DType dtype, Shape shape, ReadOnlySpan<double> values)
+    {
+        var t = Zeros(dtype, shape);
+        if (values.Length != shape.Size)
+            throw new AutodiffException($"tensor: {values.Length} values do not fill shape {shape} ({shape.Size} elements)");
+        for (int i = 0; i < values.Length; i++) t.SetDouble(i, values[i]);
+        return t;
+    }
+
+    /// <summary>The elements as a span of <typeparamref name="T"/>; <typeparamref name="T"/> must match <see cref="DType"/>.</summary>
+    public Span<T> Span<T>() where T : unmanaged =>
+        _data is T[] a ? a : throw new AutodiffException($"tensor: elements are {DType.Name()}, not {typeof(T).Name}");
+
+    /// <summary>The underlying array (not copied).</summary>
+    public Array Data => _data;
+
+    /// <summary>Reads element <paramref name="i"/> (flat, row-major) as a double.</summary>
+    public double GetDouble(int i) => _data switch
+    {
+        float[] f => f[i],
+        double[] d => d[i],
+        long[] l => l[i],
+        _ => throw new InvalidOperationException(),
+    };
+
+    /// <summary>Writes element <paramref name="i"/> (flat, row-major) from a double.</summary>
+    public void SetDouble(int i, double v)
+    {
+        switch (_data)
+        {
+            case float[] f: f[i] = (float)v; break;
+            case double[] d: d[i] = v; break;
+            case long[] l: l[i] = (long)v; break;
+        }
+    }
+
+    /// <summary>Sets every element.</summary>
+    public void Fill(double v)
+    {
+        switch (_data)
+        {
+            case float[] f: Array.Fill(f, (float)v); break;
+            case double[] d: Array.Fill(d, v); break;
+            case long[] l: Array.Fill(l, (long)v); break;
+        }
+    }
+
+    /// <summary>Copies the elements of <paramref name="src"/>, which must have the same shape and element type.</summary>
+    public void CopyFrom(Tensor src)
+    {
+        if (src.DType != DType || src.Shape != Shape)
+            throw new AutodiffException($"tensor: cannot copy {src.DType.Name()}{src.Shape} into {DType.Name()}{Shape}");
+        Array.Copy(src._data, _data, _data.Length);
+    }
+
+    /// <summary>Reads the element at a multi-dimensional index as a double.</summary>
+    public double this[params int[] index] => GetDouble(Flat(index));
+
+    private int Flat(int[] index)
+    {
+        if (index.Length != Shape.Rank)
+            throw new AutodiffException($"tensor: index of rank {index.Length} for shape {Shape}");
+        int f = 0;
+        for (int i = 0; i < index.Length; i++)
+        {
+            if ((uint)index[i] >= (uint)Shape[i]) throw new AutodiffException($"tensor: index {Shape.Format(index)} is out of range for shape {Shape}");
+            f = f * Shape[i] + index[i];
+        }
+        return f;
+    }
+
+    /// <summary>All elements as doubles.</summary>
+    public double[] ToDoubleArray()
+    {
+        var r = new double[Size];
+        for (int i = 0; i < r.Length; i++) r[i] = GetDouble(i);
+        return r;
+    }
+
+    /// <summary>A converted copy.</summary>
+    public Tensor Cast(DType dtype) => FromDoubles(dtype, Shape, ToDoubleArray());
+
+    /// <summary>A deep copy.</summary>
+    public Tensor Clone() => new((Array)_data.Clone(), Shape, DType);
+
+    /// <summary>The same elements viewed with another shape of the same size (shares storage).</summary>
+    public Tensor Reshape(Shape shape) => new(_data, shape, DType);
+
+    /// <summary>Standard-normal samples times <paramref name="std"/>, from <paramref name="rng"/>.</summary>
+    public static Tensor RandomNormal(DType dtype, Shape shape, Random rng, double std = 1)
+    {
+        var t = Zeros(dtype, shape);
+        for (int i = 0; i < t.Size; i++)
+        {
+            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+            t.SetDouble(i, std * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+        return t;
+    }
+
+    /// <summary>Prints the tensor as nested brackets with round-trip numbers (<c>inf</c>, <c>-inf</c>, <c>nan</c> for non-finite).</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        int pos = 0;
+        Write(sb, 0, ref pos);
+        return sb.ToString();
+    }
+
+    private void Write(StringBuilder sb, int dim, ref int pos)
+    {
+        if (dim == Shape.Rank) { sb.Append(FormatNumber(GetDouble(pos++), DType)); return; }
+        sb.Append('[');
+        for (int i = 0; i < Shape[dim]; i++)
+        {
+            if (i > 0) sb.Append(", ");
+            Write(sb, dim + 1, ref pos);
+        }
+        sb.Append(']');
+    }
+
+    /// <summary>Formats one number as the expression language writes it.</summary>
+    public static string FormatNumber(double v, DType dtype) =>
+        double.IsNaN(v) ? "nan" :
+        double.IsPositiveInfinity(v) ? "inf" :
+        double.IsNegativeInfinity(v) ? "-inf" :
+        dtype == DType.F32 ? ((float)v).ToString("R", CultureInfo.InvariantCulture) :
+        v.ToString("R", CultureInfo.InvariantCulture);
+}
