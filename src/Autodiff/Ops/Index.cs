@@ -111,17 +111,14 @@ public sealed record TakeOp(int Axis) : Op
     public override Expr?[] Gradient(Node node, Expr g)
     {
         Expr x = node.Inputs[0], t = node.Inputs[1];
-        if (t.Shape.Rank == x.Shape.Rank)
-            throw new NotSupportedException("take: the symbolic gradient of take_along_axis with k > 1 has no expression form; use the tape");
-        var oh = t.OneHot(x.Shape[Axis], x.DType);
-        var last = oh.Shape.Rank - 1;
-        if (Axis != x.Shape.Rank - 1)
-        {
-            var perm = Enumerable.Range(0, last).ToList();
-            perm.Insert(Axis, last);
-            oh = oh.Transpose(perm.ToArray());
-        }
-        return [oh * g.Unsqueeze(Axis), null];
+        if (t.Shape.Rank < x.Shape.Rank) { t = t.Unsqueeze(Axis); g = g.Unsqueeze(Axis); }
+        // one_hot(t) has t's shape plus a trailing class axis; sum the k picks, then move the class axis to Axis.
+        var s = (t.OneHot(x.Shape[Axis], x.DType) * g.Unsqueeze(-1)).Sum(Axis);
+        int last = s.Shape.Rank - 1;
+        if (Axis == last) return [s, null];
+        var perm = Enumerable.Range(0, last).ToList();
+        perm.Insert(Axis, last);
+        return [s.Transpose(perm.ToArray()), null];
     }
 }
 

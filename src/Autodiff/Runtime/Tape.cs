@@ -22,6 +22,9 @@ public sealed class Tape
     {
         _graph = graph;
         _order = graph.Nodes();
+        foreach (var n in _order)
+            if (n.Op is InputOp io && !graph.Inputs.Contains(n))
+                throw new AutodiffException($"input '{io.InputName}' is used by the output but is not an input of this graph; build the graph after declaring it");
         for (int i = 0; i < _order.Count; i++) _slot[_order[i]] = i;
         _wrt = wrt is null
             ? graph.Inputs.Where(i => i.DType.IsFloat()).ToArray()
