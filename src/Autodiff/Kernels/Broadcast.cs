@@ -40,7 +40,6 @@ public static class Broadcast
     /// </summary>
     /// <exception cref="ArgumentException">Shapes or span lengths do not match.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="kind"/> is not a defined value.</exception>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Binary<T>(ReadOnlySpan<T> a, int[] aShape, ReadOnlySpan<T> b, int[] bShape, Span<T> dst, int[] dstShape, BinaryKind kind)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -62,8 +61,7 @@ public static class Broadcast
             return;
         }
 
-        bool flat = a.Length == total || a.Length == 1;
-        flat &= b.Length == total || b.Length == 1;
+        bool flat = (a.Length == total || a.Length == 1) && (b.Length == total || b.Length == 1);
         int[] dims = [], sa = [], sb = [];
         if (!flat)
         {
@@ -188,7 +186,6 @@ public static class Broadcast
     /// broadcast dimensions so that it fills <paramref name="dstShape"/>.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="srcShape"/> does not broadcast to <paramref name="dstShape"/> or span lengths do not match.</exception>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Expand<T>(ReadOnlySpan<T> src, int[] srcShape, Span<T> dst, int[] dstShape)
         where T : unmanaged
     {
@@ -316,6 +313,7 @@ public static class Broadcast
 
     private static int AlignedDim(int[] shape, int rank, int d) => d < rank - shape.Length ? 1 : shape[d - rank + shape.Length];
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FlatBlocks<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst, BinaryKind kind, int start, int end)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -338,6 +336,7 @@ public static class Broadcast
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Runs<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst, int[] dims, int[] sa, int[] sb, BinaryKind kind, int start, int end)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -372,6 +371,7 @@ public static class Broadcast
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ExpandRuns<T>(ReadOnlySpan<T> src, Span<T> dst, int[] dims, int[] strides, int start, int end)
     {
         int rank = dims.Length - 1, n = dims[rank];

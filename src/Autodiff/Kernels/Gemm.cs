@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -143,6 +144,18 @@ public static class Gemm
             return;
         }
 
+        if (n == 1)
+        {
+            MatrixVector(a, b, c, m, k, !transA, accumulate, maxDegree);
+            return;
+        }
+
+        if (m == 1)
+        {
+            MatrixVector(b, a, c, n, k, transB, accumulate, maxDegree);
+            return;
+        }
+
         // Split C along its larger side into whole micro-tile panels; each chunk packs its own operands.
         int mr = Mr, nr = Nr<T>();
         bool byRows = m >= n;
@@ -158,6 +171,41 @@ public static class Gemm
             else
             {
                 Block(transA, transB, m, n, k, (T*)xa, (T*)xb, (T*)xc, accumulate, 0, m, s * nr, Math.Min(e * nr, n));
+            }
+        });
+    }
+
+    /// <summary>
+    /// c (+)= M · v for a vector v of length k: M is stored [outputs, k] when <paramref name="rowsAreOutputs"/>
+    /// (one dot product per output), else [k, outputs] (one scaled row added per element of v).
+    /// </summary>
+    private static unsafe void MatrixVector<T>(T* matrix, T* vector, T* c, int outputs, int k, bool rowsAreOutputs, bool accumulate, int maxDegree)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint xm = (nint)matrix, xv = (nint)vector, xc = (nint)c;
+        Parallelism.For(outputs, k, maxDegree, (s, e) =>
+        {
+            var v = new ReadOnlySpan<T>((T*)xv, k);
+            var dst = new Span<T>((T*)xc + s, e - s);
+            if (rowsAreOutputs)
+            {
+                for (int i = s; i < e; i++)
+                {
+                    T dot = TensorPrimitives.Dot(new ReadOnlySpan<T>((T*)xm + ((nint)i * k), k), v);
+                    dst[i - s] = accumulate ? dst[i - s] + dot : dot;
+                }
+
+                return;
+            }
+
+            if (!accumulate)
+            {
+                dst.Clear();
+            }
+
+            for (int p = 0; p < k; p++)
+            {
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>((T*)xm + ((nint)p * outputs) + s, e - s), v[p], dst, dst);
             }
         });
     }
@@ -220,6 +268,7 @@ public static class Gemm
     }
 
     /// <summary>Packs op(A)[i0..i0+rows, p0..p0+kc] as panels of mr rows, each laid out [kc][mr], zero-padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void PackA<T>(bool transA, T* a, int m, int k, int i0, int rows, int p0, int kc, T* dst, int mr)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -231,29 +280,33 @@ public static class Gemm
                 new Span<T>(dst, mr * kc).Clear();
             }
 
-            for (int r = 0; r < h; r++)
+            if (transA)
             {
-                int i = i0 + ir + r;
-                if (transA)
+                for (int p = 0; p < kc; p++)
                 {
-                    for (int p = 0; p < kc; p++)
+                    T* src = a + ((p0 + p) * m) + i0 + ir;
+                    for (int r = 0; r < h; r++)
                     {
-                        dst[(p * mr) + r] = a[((p0 + p) * m) + i];
+                        dst[(p * mr) + r] = src[r];
                     }
                 }
-                else
+
+                continue;
+            }
+
+            for (int r = 0; r < h; r++)
+            {
+                T* src = a + ((i0 + ir + r) * k) + p0;
+                for (int p = 0; p < kc; p++)
                 {
-                    T* src = a + (i * k) + p0;
-                    for (int p = 0; p < kc; p++)
-                    {
-                        dst[(p * mr) + r] = src[p];
-                    }
+                    dst[(p * mr) + r] = src[p];
                 }
             }
         }
     }
 
     /// <summary>Packs op(B)[p0..p0+kc, j0..j0+cols] as panels of nr columns, each laid out [kc][nr], zero-padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void PackB<T>(bool transB, T* b, int n, int k, int p0, int kc, int j0, int cols, T* dst, int nr)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+
 namespace Autodiff.Kernels;
 
 /// <summary>Splits kernel work into contiguous chunks and runs them on the thread pool.</summary>
@@ -27,7 +29,8 @@ public static class Parallelism
     /// </summary>
     /// <param name="count">Number of items.</param>
     /// <param name="workPerItem">Approximate work of one item, in elements.</param>
-    /// <param name="body">Processes the items in [start, endExclusive).</param>
+    /// <param name="body">Processes the items in [start, endExclusive). An exception thrown by a single chunk propagates
+    /// unwrapped; several are rethrown as an <see cref="AggregateException"/>.</param>
     public static void For(int count, long workPerItem, Action<int, int> body) =>
         For(count, workPerItem, DegreeOfParallelism, body);
 
@@ -48,24 +51,22 @@ public static class Parallelism
             return;
         }
 
-        int chunks = ChunkCount(count, workPerItem, maxDegree);
+        bool small = workPerItem < DefaultThreshold && count * workPerItem < DefaultThreshold;
+        int chunks = small ? 1 : Math.Min(maxDegree, count);
         if (chunks == 1)
         {
             body(0, count);
             return;
         }
 
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, i =>
-            body((int)((long)count * i / chunks), (int)((long)count * (i + 1) / chunks)));
-    }
-
-    private static int ChunkCount(int count, long workPerItem, int maxDegree)
-    {
-        if (maxDegree == 1 || count <= 1 || (workPerItem < DefaultThreshold && count * workPerItem < DefaultThreshold))
+        try
         {
-            return 1;
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, i =>
+                body((int)((long)count * i / chunks), (int)((long)count * (i + 1) / chunks)));
         }
-
-        return Math.Min(maxDegree, count);
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
     }
 }
