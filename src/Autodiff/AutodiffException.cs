@@ -6,6 +6,9 @@ public class AutodiffException : Exception
 {
     /// <summary>Creates the exception with a message that names the op and the shapes involved.</summary>
     public AutodiffException(string message) : base(message) { }
+
+    /// <summary>Creates the exception keeping the error that caused it.</summary>
+    public AutodiffException(string message, Exception? inner) : base(message, inner) { }
 }
 
 /// <summary>An op was given operands whose shapes or element types it cannot accept.</summary>

@@ -22,15 +22,17 @@ public sealed class GraphBuilder
         return Make(new InputOp(name, dtype, shape, facts ?? InputFacts.None)).Expr;
     }
 
-    /// <summary>True if <paramref name="s"/> is a valid name in the expression language (a letter or '_', then letters, digits or '_').</summary>
+    /// <summary>True if <paramref name="s"/> is a valid name in the expression language (a letter or '_', then letters, digits or '_'; not a reserved word).</summary>
     public static bool IsIdentifier(string s) =>
-        s.Length > 0 && (char.IsAsciiLetter(s[0]) || s[0] == '_') && s.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+        s.Length > 0 && (char.IsAsciiLetter(s[0]) || s[0] == '_') && s.All(c => char.IsAsciiLetterOrDigit(c) || c == '_')
+        && s is not ("inf" or "nan" or "true" or "false" or "input" or "output");
 
     /// <summary>Declares a named input.</summary>
     public Expr Input(string name, DType dtype, params int[] shape) => Input(name, dtype, new Shape(shape));
 
     /// <summary>A scalar constant of the given element type.</summary>
-    public Expr Constant(double value, DType dtype = DType.F32) => Make(new ConstantOp(value, dtype), []).Expr;
+    public Expr Constant(double value, DType dtype = DType.F32) =>
+        Make(new ConstantOp(dtype == DType.F32 ? (float)value : value, dtype), []).Expr;
 
     /// <summary>Wraps a result node into a <see cref="Graph"/> whose inputs are this builder's declared inputs.</summary>
     public Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names = null) =>

@@ -17,8 +17,12 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
             if (d < 0) throw new AutodiffException($"shape {Format(dims)} has a negative dimension");
         _dims = (int[])dims.Clone();
         long n = 1;
-        foreach (var d in _dims) n = checked(n * d);
-        Size = n <= int.MaxValue ? (int)n : throw new AutodiffException($"shape {Format(dims)} has more than {int.MaxValue} elements");
+        foreach (var d in _dims)
+        {
+            n *= d;
+            if (n > int.MaxValue) throw new AutodiffException($"shape {Format(dims)} has more than {int.MaxValue} elements");
+        }
+        Size = (int)n;
     }
 
     /// <summary>Number of dimensions.</summary>

@@ -1,0 +1,327 @@
+using System.Buffers;
+using System.Globalization;
+using System.Numerics;
+using Rows = Autodiff.Kernels.SoftmaxCrossEntropy;
+
+namespace Autodiff;
+
+// The fused softmax family: softmax, log_softmax and logsumexp (this file), softmax_cross_entropy and
+// sparse_softmax_cross_entropy (FusedCrossEntropy.cs), logaddexp (FusedLogAddExp.cs). The simplifier introduces them in
+// place of naive exp / sum / div / log graphs; each has a max-shifted forward kernel, a closed-form backward and a
+// symbolic gradient in terms of other ops.
+
+/// <summary>A tensor viewed as rows along one run of adjacent axes: [Outer, N, Inner], a row being the N elements at one
+/// (outer, inner) position. Row r = o·Inner + i, which is also the row-major order of the shape with the run removed.</summary>
+internal readonly record struct RowLayout(int Outer, int N, int Inner)
+{
+    /// <summary>Number of rows.</summary>
+    public int Rows => Outer * Inner;
+
+    /// <summary>Number of elements.</summary>
+    public int Size => Outer * N * Inner;
+
+    /// <summary>Rows along axes [from, to) of <paramref name="s"/>.</summary>
+    public static RowLayout Of(Shape s, int from, int to) => new(s.Product(0, from), s.Product(from, to), s.Product(to, s.Rank));
+
+    /// <summary>Rows along one axis.</summary>
+    public static RowLayout Of(Shape s, int axis) => Of(s, axis, axis + 1);
+}
+
+/// <summary>A tensor's elements as contiguous rows: the tensor's own array when the rows already are contiguous
+/// (Inner = 1), otherwise a pooled packed copy or scratch that <see cref="Store"/> moves back. Dispose to return it.</summary>
+internal readonly struct RowBuffer<T> : IDisposable
+    where T : unmanaged, INumberBase<T>
+{
+    private readonly bool _rented;
+
+    private RowBuffer(T[] array, bool rented)
+    {
+        Array = array;
+        _rented = rented;
+    }
+
+    /// <summary>The rows (a rented array may be longer than the tensor).</summary>
+    public T[] Array { get; }
+
+    /// <summary>The tensor's values as rows (read only: may be the tensor's own array).</summary>
+    public static RowBuffer<T> Read(Tensor t, RowLayout l)
+    {
+        var data = (T[])t.Data;
+        if (l.Inner == 1) return new(data, false);
+        var b = Rent(l.Size, clear: false);
+        Rows.Pack(data, l.Outer, l.N, l.Inner, b.Array);
+        return b;
+    }
+
+    /// <summary>Rows to be written into <paramref name="t"/>: its own array when contiguous, else scratch (zeroed when
+    /// <paramref name="clear"/>, for kernels that accumulate). Call <see cref="Store"/> afterwards.</summary>
+    public static RowBuffer<T> Target(Tensor t, RowLayout l, bool clear) => l.Inner == 1 ? new((T[])t.Data, false) : Rent(l.Size, clear);
+
+    /// <summary>Moves scratch rows into <paramref name="t"/> (nothing to do when the rows are the tensor's own array).</summary>
+    public void Store(Tensor t, RowLayout l, bool accumulate)
+    {
+        if (_rented) Rows.Unpack(Array, l.Outer, l.N, l.Inner, (T[])t.Data, accumulate);
+    }
+
+    private static RowBuffer<T> Rent(int n, bool clear)
+    {
+        var a = ArrayPool<T>.Shared.Rent(Math.Max(n, 1));
+        if (clear) a.AsSpan(0, n).Clear();
+        return new(a, true);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        if (_rented) ArrayPool<T>.Shared.Return(Array);
+    }
+}
+
+/// <summary>Per-node saved row statistics of the fused ops (created by <see cref="Op.CreateState"/>, filled by the forward,
+/// read by the backward): the row maxima and the row sums of exp(x − max), accumulated in double. From them the backward
+/// recomputes q = exp(x − max) / sum exactly as the forward had it, without keeping a buffer of the input's size.</summary>
+internal sealed class RowState
+{
+    private Array? _max;
+    private double[]? _sum;
+
+    /// <summary>Row maxima.</summary>
+    public T[] Max<T>(int rows) => Get<T>(ref _max, rows);
+
+    /// <summary>Row sums of exp(x − max).</summary>
+    public double[] Sum(int rows) => _sum is { } s && s.Length == rows ? s : _sum = new double[rows];
+
+    private static T[] Get<T>(ref Array? slot, int n)
+    {
+        if (slot is T[] a && a.Length == n) return a;
+        var r = new T[n];
+        slot = r;
+        return r;
+    }
+}
+
+/// <summary>Shape checks and small expression helpers shared by the fused ops.</summary>
+internal static class FusedShapes
+{
+    public static string Text(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    public static string Text(double v) => Tensor.FormatNumber(v, DType.F64);
+
+    public static void Operands(Op op, IReadOnlyList<Node> inputs, int min, int max, string roles)
+    {
+        if (inputs.Count < min || inputs.Count > max)
+            throw new ShapeException(op.Name, $"takes {(min == max ? Text(min) : $"{min} or {max}")} operands ({roles}), got {inputs.Count}");
+    }
+
+    public static void Axis(Op op, int axis, Shape x)
+    {
+        if (axis < 0 || axis >= x.Rank) throw new ShapeException(op.Name, $"axis {axis} is out of range for shape {x} (rank {x.Rank})");
+    }
+
+    public static void Smoothing(Op op, double eps)
+    {
+        if (!(eps >= 0 && eps <= 1)) throw new ShapeException(op.Name, $"label_smoothing must be in [0, 1], got {Text(eps)}");
+    }
+
+    /// <summary>The shape without <paramref name="axis"/>.</summary>
+    public static Shape Without(Shape x, int axis) => new(x.Where((_, i) => i != axis).ToArray());
+
+    /// <summary>Checks optional class weights: one float vector of length C, of the logits' element type.</summary>
+    public static void Weights(Op op, Node z, Node w, int axis)
+    {
+        if (w.DType != z.DType) throw new ShapeException(op.Name, $"weights must have the logits' element type {z.DType.Name()}, got {w.DType.Name()}{w.Shape}");
+        if (w.Shape.Rank != 1 || w.Shape[0] != z.Shape[axis])
+            throw new ShapeException(op.Name, $"weights must have shape [{z.Shape[axis]}] (the classes along axis {axis} of {z.Shape}), got {w.Shape}");
+    }
+
+    /// <summary>A per-class vector [C] shaped to broadcast along <paramref name="axis"/> of a rank-<paramref name="rank"/> tensor.</summary>
+    public static Expr AlongAxis(Expr v, int rank, int axis) =>
+        axis == rank - 1 ? v : v.Reshape([v.Shape[0], .. Enumerable.Repeat(1, rank - axis - 1)]);
+
+    /// <summary>A per-row gradient (shape without the class axis) with a size-1 axis inserted at <paramref name="axis"/>,
+    /// so that it broadcasts over the classes.</summary>
+    public static Expr OverAxis(Expr g, int axis) => g.Unsqueeze(axis);
+}
+
+/// <summary><c>softmax(x, axis=a)</c>: exp(x − max) / Σ exp(x − max) along one axis, stable for every finite input.
+/// A row with NaN gives NaN; a row of only −inf gives zeros; a row with +inf gives 1/count at each of its count +inf
+/// entries and 0 elsewhere (the <see cref="Kernels.Softmax"/> policy). The backward is gx += y ⊙ (g − Σ g⊙y).</summary>
+/// <param name="Axis">The softmax axis, resolved (non-negative).</param>
+public sealed record SoftmaxOp(int Axis) : Op
+{
+    /// <inheritdoc/>
+    public override string Name => "softmax";
+    /// <inheritdoc/>
+    public override bool IsFused => true;
+    /// <inheritdoc/>
+    public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("axis", FusedShapes.Text(Axis))];
+    /// <inheritdoc/>
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
+    {
+        FusedShapes.Operands(this, inputs, 1, 1, "x");
+        RequireFloat(inputs[0]);
+        FusedShapes.Axis(this, Axis, inputs[0].Shape);
+        return (inputs[0].Shape, inputs[0].DType);
+    }
+    /// <inheritdoc/>
+    protected override void Forward<T>(OpContext c)
+    {
+        var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
+        using var x = RowBuffer<T>.Read(c.Inputs[0], l);
+        using var y = RowBuffer<T>.Target(c.Output, l, clear: false);
+        Kernels.Softmax.SoftmaxRows<T>(x.Array.AsSpan(0, l.Size), l.Rows, l.N, y.Array.AsSpan(0, l.Size));
+        y.Store(c.Output, l, accumulate: false);
+    }
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        if (c.InputGrads[0] is not { } gx) return;
+        var l = RowLayout.Of(gx.Shape, Axis);
+        using var y = RowBuffer<T>.Read(c.Output, l);
+        using var g = RowBuffer<T>.Read(c.GradOutput, l);
+        using var d = RowBuffer<T>.Target(gx, l, clear: true);
+        Rows.SoftmaxBackward(y.Array, g.Array, d.Array, l.Rows, l.N);
+        d.Store(gx, l, accumulate: true);
+    }
+    /// <summary><c>y * (g - sum(g * y, axis, keepdims=true))</c>.</summary>
+    public override Expr?[] Gradient(Node node, Expr g)
+    {
+        Expr y = node;
+        return [y * (g - (g * y).Sum(Axis, keepDims: true))];
+    }
+}
+
+/// <summary><c>log_softmax(x, axis=a)</c>: x − logsumexp(x) along one axis, computed as (x − max) − log Σ exp(x − max),
+/// stable for every finite input. A row with NaN gives NaN; a row of only −inf gives −inf; a row with +inf gives
+/// −log(count) at its +inf entries and −inf elsewhere. The backward is gx += g − softmax(x) ⊙ Σ g, with softmax(x) taken
+/// as exp(y); so an entry whose probability is 0 (including every entry of an all −inf row) gets gx += g.</summary>
+/// <param name="Axis">The axis, resolved (non-negative).</param>
+public sealed record LogSoftmaxOp(int Axis) : Op
+{
+    /// <inheritdoc/>
+    public override string Name => "log_softmax";
+    /// <inheritdoc/>
+    public override bool IsFused => true;
+    /// <inheritdoc/>
+    public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("axis", FusedShapes.Text(Axis))];
+    /// <inheritdoc/>
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
+    {
+        FusedShapes.Operands(this, inputs, 1, 1, "x");
+        RequireFloat(inputs[0]);
+        FusedShapes.Axis(this, Axis, inputs[0].Shape);
+        return (inputs[0].Shape, inputs[0].DType);
+    }
+    /// <inheritdoc/>
+    protected override void Forward<T>(OpContext c)
+    {
+        var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
+        using var x = RowBuffer<T>.Read(c.Inputs[0], l);
+        using var y = RowBuffer<T>.Target(c.Output, l, clear: false);
+        Kernels.Softmax.LogSoftmaxRows<T>(x.Array.AsSpan(0, l.Size), l.Rows, l.N, y.Array.AsSpan(0, l.Size));
+        y.Store(c.Output, l, accumulate: false);
+    }
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        if (c.InputGrads[0] is not { } gx) return;
+        var l = RowLayout.Of(gx.Shape, Axis);
+        using var y = RowBuffer<T>.Read(c.Output, l);
+        using var g = RowBuffer<T>.Read(c.GradOutput, l);
+        using var d = RowBuffer<T>.Target(gx, l, clear: true);
+        Rows.LogSoftmaxBackward(y.Array, g.Array, d.Array, l.Rows, l.N);
+        d.Store(gx, l, accumulate: true);
+    }
+    /// <summary><c>g - softmax(x, axis) * sum(g, axis, keepdims=true)</c>.</summary>
+    public override Expr?[] Gradient(Node node, Expr g) =>
+        [g - node.Inputs[0].Expr.Softmax(Axis) * g.Sum(Axis, keepDims: true)];
+}
+
+/// <summary><c>logsumexp(x, axis=..., keepdims=...)</c>: log Σ exp(x) over one run of adjacent axes (all axes when none are
+/// given), computed as max + log Σ exp(x − max) with the sum accumulated in double, so it is stable for every finite
+/// input. The backward is gx += g ⊙ exp(x − lse), evaluated from the saved row max and sum.
+/// Non-finite policy: a row with NaN gives NaN and a NaN gradient in that row only; a row of only −inf (or an empty row)
+/// gives −inf with gradient 0 (not NaN); a row with +inf gives +inf and its gradient g is shared equally among the
+/// row's +inf entries (0 elsewhere), the limit of the softmax as those entries grow together.</summary>
+/// <param name="Axes">The reduced axes: resolved, sorted, distinct and adjacent (one contiguous run).</param>
+/// <param name="KeepDims">Keep the reduced axes as size 1.</param>
+public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op
+{
+    /// <inheritdoc/>
+    public override string Name => "logsumexp";
+    /// <inheritdoc/>
+    public override bool IsFused => true;
+    /// <inheritdoc/>
+    public override IEnumerable<(string? Name, string Value)> Attributes(Node node)
+    {
+        if (Axes.Count != node.Inputs[0].Shape.Rank) yield return ("axis", Axes.ToString());
+        if (KeepDims) yield return ("keepdims", "true");
+    }
+    /// <inheritdoc/>
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
+    {
+        FusedShapes.Operands(this, inputs, 1, 1, "x");
+        RequireFloat(inputs[0]);
+        var x = inputs[0].Shape;
+        foreach (var a in Axes) FusedShapes.Axis(this, a, x);
+        for (int i = 1; i < Axes.Count; i++)
+        {
+            if (Axes[i] <= Axes[i - 1]) throw new ShapeException(Name, $"axes {Axes} must be sorted and distinct (shape {x})");
+            if (Axes[i] != Axes[i - 1] + 1)
+                throw new ShapeException(Name, $"axes {Axes} of shape {x} are not one contiguous run of adjacent axes; transpose them together first");
+        }
+        return (ReduceOp.ReducedShape(x, Axes, KeepDims), inputs[0].DType);
+    }
+
+    private RowLayout Layout(Shape x)
+    {
+        int from = Axes.Count > 0 ? Axes[0] : x.Rank;
+        return RowLayout.Of(x, from, from + Axes.Count);
+    }
+
+    /// <inheritdoc/>
+    public override object? CreateState(Node node) => new RowState();
+    /// <inheritdoc/>
+    protected override void Forward<T>(OpContext c)
+    {
+        var l = Layout(c.Inputs[0].Shape);
+        var st = (RowState)c.State!;
+        using var x = RowBuffer<T>.Read(c.Inputs[0], l);
+        Rows.LogSumExpForward(x.Array, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows));
+    }
+    /// <inheritdoc/>
+    protected override void Backward<T>(OpContext c)
+    {
+        if (c.InputGrads[0] is not { } gx) return;
+        var l = Layout(gx.Shape);
+        var st = (RowState)c.State!;
+        using var x = RowBuffer<T>.Read(c.Inputs[0], l);
+        using var d = RowBuffer<T>.Target(gx, l, clear: true);
+        Rows.LogSumExpBackward(x.Array, (T[])c.GradOutput.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), d.Array, l.Rows, l.N);
+        d.Store(gx, l, accumulate: true);
+    }
+    /// <summary><c>reshape(g, kept) * exp(x - reshape(y, kept))</c>, kept being the shape with the reduced axes as size 1.
+    /// (Unlike the tape, this expression is NaN rather than 0 on an all −inf row.)</summary>
+    public override Expr?[] Gradient(Node node, Expr g)
+    {
+        Expr x = node.Inputs[0];
+        var kept = ReduceOp.ReducedShape(x.Shape, Axes, keepDims: true).ToArray();
+        return [g.Reshape(kept) * (x - node.Expr.Reshape(kept)).Exp()];
+    }
+}
+
+public readonly partial struct Expr
+{
+    /// <summary><c>softmax(x, axis)</c>: stable softmax along one axis (see <see cref="SoftmaxOp"/>).</summary>
+    public Expr Softmax(int axis = -1) => Apply(new SoftmaxOp(Shape.Axis(axis, "softmax")));
+
+    /// <summary><c>log_softmax(x, axis)</c>: stable log-softmax along one axis (see <see cref="LogSoftmaxOp"/>).</summary>
+    public Expr LogSoftmax(int axis = -1) => Apply(new LogSoftmaxOp(Shape.Axis(axis, "log_softmax")));
+
+    /// <summary><c>logsumexp(x, axis=..., keepdims=...)</c> over one run of adjacent axes (all axes if none);
+    /// see <see cref="LogSumExpOp"/>.</summary>
+    public Expr LogSumExp(int[]? axes = null, bool keepDims = false) => Apply(new LogSumExpOp(ResolveAxes(axes, "logsumexp"), keepDims));
+
+    /// <summary><c>logsumexp(x, axis=a, keepdims=...)</c> over one axis.</summary>
+    public Expr LogSumExp(int axis, bool keepDims = false) => LogSumExp([axis], keepDims);
+}

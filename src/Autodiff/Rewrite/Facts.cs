@@ -1,0 +1,88 @@
+namespace Autodiff.Rewrite;
+
+/// <summary>The fact analysis the rules' preconditions rely on. Each fact is proved from the graph's structure and the
+/// inputs' declared facts, never assumed.</summary>
+public static class Facts
+{
+    /// <summary>The value of a scalar constant node, or null.</summary>
+    public static double? Constant(Node n) => n.Op is ConstantOp c ? c.Value : null;
+
+    /// <summary>True if <paramref name="n"/> is the scalar constant <paramref name="v"/>.</summary>
+    public static bool IsConstant(Node n, double v) => Constant(n) is double c && c == v;
+
+    /// <summary>True if <paramref name="c"/>, broadcast against <paramref name="full"/>, is constant along <paramref name="axes"/>
+    /// (its aligned size there is 1 or the axis is missing), so subtracting it does not change a softmax along them.</summary>
+    public static bool ConstantAlong(Node c, Shape full, IEnumerable<int> axes)
+    {
+        int lead = full.Rank - c.Shape.Rank;
+        if (lead < 0) return false;
+        return axes.All(a => a < lead || c.Shape[a - lead] == 1);
+    }
+
+    /// <summary>Null if the rows of <paramref name="p"/> along <paramref name="axis"/> are proved to sum to 1; otherwise why not.</summary>
+    public static string? SumsToOne(Node p, int axis)
+    {
+        var s = RowSum(p, axis, p.Shape[axis]);
+        return s is double v && Math.Abs(v - 1) <= 1e-12
+            ? null
+            : $"targets {Text.Printer.PrintExpression(p)} are not known to sum to 1 along axis {axis}" +
+              (s is double w ? $" (they sum to {w:R})" : " (declare the input probs(axis=" + axis + "), or use one_hot, softmax, or a convex combination of those)");
+    }
+
+    /// <summary>The proved constant row sum of <paramref name="p"/> along <paramref name="axis"/> of a full shape whose size
+    /// there is <paramref name="size"/>; null if unknown. Covers declared <c>probs</c> inputs, one_hot, softmax, x / sum(x),
+    /// and sums, differences and constant multiples of those (label smoothing (1−ε)·one_hot + ε/C is one).</summary>
+    public static double? RowSum(Node p, int axis, int size)
+    {
+        if (p.Shape.Rank <= axis || p.Shape[axis] != size)
+            return null;
+        switch (p.Op)
+        {
+            case InputOp i when i.Facts.ProbsAxis is int a && (a < 0 ? a + p.Shape.Rank : a) == axis: return 1;
+            case OneHotOp when axis == p.Shape.Rank - 1: return 1;
+            case SoftmaxOp s when s.Axis == axis: return 1;
+            case StopGradientOp: return RowSum(p.Inputs[0], axis, size);
+            case NegOp: return -RowSum(p.Inputs[0], axis, size);
+            case DivOp when p.Inputs[1].Op is SumOp { KeepDims: true } s && s.Axes.Count == 1 && s.Axes[0] == axis
+                            && ReferenceEquals(p.Inputs[1].Inputs[0], p.Inputs[0]): return 1;
+            case DivOp when Constant(p.Inputs[1]) is double d: return RowSum(p.Inputs[0], axis, size) / d;
+            case MulOp when Constant(p.Inputs[0]) is double c: return c * RowSum(p.Inputs[1], axis, size);
+            case MulOp when Constant(p.Inputs[1]) is double c: return c * RowSum(p.Inputs[0], axis, size);
+            case AddOp: return Part(p.Inputs[0], p, axis, size) + Part(p.Inputs[1], p, axis, size);
+            case SubOp: return Part(p.Inputs[0], p, axis, size) - Part(p.Inputs[1], p, axis, size);
+            default: return null;
+        }
+    }
+
+    /// <summary>Row sum of one operand of an elementwise op whose result is <paramref name="whole"/>: a scalar constant
+    /// broadcast along the row contributes value × size.</summary>
+    private static double? Part(Node x, Node whole, int axis, int size)
+    {
+        if (Constant(x) is double c) return c * size;
+        int lead = whole.Shape.Rank - x.Shape.Rank;
+        return lead == 0 ? RowSum(x, axis, size) : null;
+    }
+
+    /// <summary>Null if every entry of <paramref name="x"/> is proved &gt; 0; otherwise why not. Covers <c>positive</c>
+    /// inputs, positive constants, exp, softplus, sigmoid, sqrt and abs of positives, and sums, products, quotients,
+    /// maxima and reductions (sum, mean, max, min) of positives.</summary>
+    public static string? Positive(Node x) => IsPositive(x, 0) ? null : $"{Text.Printer.PrintExpression(x)} is not known to be > 0 (declare the input 'positive')";
+
+    private static bool IsPositive(Node x, int depth)
+    {
+        if (depth > 64) return false;
+        bool All() => x.Inputs.All(i => IsPositive(i, depth + 1));
+        return x.Op switch
+        {
+            InputOp i => i.Facts.Positive,
+            ConstantOp c => c.Value > 0,
+            ExpOp or SoftplusOp or SigmoidOp => true,   // exp underflows to 0 only for inputs below about −745; the rules using this accept that
+            SoftmaxOp => true,
+            SqrtOp or AbsOp or StopGradientOp or AddOp or MulOp or DivOp or SumOp or MeanOp or MaxOp or MinOp
+                or ReshapeOp or BroadcastToOp or TransposeOp => All(),
+            MaximumOp => x.Inputs.Any(i => IsPositive(i, depth + 1)),
+            MinimumOp => All(),
+            _ => false,
+        };
+    }
+}

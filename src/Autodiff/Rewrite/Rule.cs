@@ -1,0 +1,83 @@
+namespace Autodiff.Rewrite;
+
+/// <summary>A rewrite rule as data: a name, the pattern it stands for (<c>lhs => rhs</c>, for the catalogue and traces),
+/// the root op it is indexed by, a structural <see cref="Match"/>, a <see cref="Precondition"/> in code beside it, and a
+/// <see cref="Build"/>er of the replacement.</summary>
+/// <param name="Name">Stable name, used in traces and tests (e.g. <c>softmax-from-exp-sum-div</c>).</param>
+/// <param name="Pattern">The rewrite in the expression language, e.g. <c>exp(x) / sum(exp(x), axis=a, keepdims=true) => softmax(x, axis=a)</c>.</param>
+/// <param name="Root">The op type of the node the pattern is rooted at; rules are indexed by it.</param>
+/// <param name="Match">Structural match: the bindings, or null when the pattern does not apply at all.</param>
+/// <param name="Precondition">Null when the rule may fire; otherwise the reason it must not (reported as a near miss).</param>
+/// <param name="Build">Builds the replacement, which must have the root's shape and element type.</param>
+public sealed record Rule(
+    string Name,
+    string Pattern,
+    Type Root,
+    Func<Node, Match?> Match,
+    Func<Match, string?> Precondition,
+    Func<Match, Node> Build)
+{
+    /// <summary>A rule whose precondition always holds.</summary>
+    public Rule(string name, string pattern, Type root, Func<Node, Match?> match, Func<Match, Node> build)
+        : this(name, pattern, root, match, _ => null, build) { }
+}
+
+/// <summary>The bindings of a structural match: named nodes, named integers (axes), and the interior nodes the rewrite
+/// removes. The engine refuses to fire (and reports a near miss) when an interior node has a consumer outside the match,
+/// because fusing would then compute that node's work twice.</summary>
+public sealed class Match
+{
+    private readonly Dictionary<string, Node> _nodes = new();
+    private readonly Dictionary<string, int> _ints = new();
+    private readonly List<Node> _interior = new();
+    private readonly HashSet<Node> _matched = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Starts a match at <paramref name="root"/>.</summary>
+    public Match(Node root)
+    {
+        Root = root;
+        _matched.Add(root);
+    }
+
+    /// <summary>The node the pattern is rooted at.</summary>
+    public Node Root { get; }
+
+    /// <summary>A bound node.</summary>
+    public Node this[string name] => _nodes[name];
+
+    /// <summary>A bound integer.</summary>
+    public int Int(string name) => _ints[name];
+
+    /// <summary>Binds a node.</summary>
+    public Match Bind(string name, Node node)
+    {
+        _nodes[name] = node;
+        return this;
+    }
+
+    /// <summary>Binds an integer.</summary>
+    public Match Bind(string name, int value)
+    {
+        _ints[name] = value;
+        return this;
+    }
+
+    /// <summary>Marks nodes as part of the matched subgraph that the replacement removes.</summary>
+    public Match Interior(params Node[] nodes)
+    {
+        foreach (var n in nodes)
+            if (_matched.Add(n)) _interior.Add(n);
+        return this;
+    }
+
+    /// <summary>The removed intermediates.</summary>
+    public IReadOnlyList<Node> InteriorNodes => _interior;
+
+    /// <summary>The root and the interior nodes.</summary>
+    public IReadOnlySet<Node> Matched => _matched;
+}
+
+/// <summary>A named group of rules run together to a fixed point, as one phase of simplification.</summary>
+/// <param name="Name">The phase name (canonicalize, stabilize, fuse).</param>
+/// <param name="Rules">The rules, tried in order at each node.</param>
+public sealed record RuleSet(string Name, IReadOnlyList<Rule> Rules);

@@ -1,0 +1,319 @@
+namespace Autodiff.Rewrite;
+
+/// <summary>The rule catalogue (see docs/rules.md for each rule's derivation), grouped into the phases
+/// canonicalize → stabilize → fuse. The small algebra of <see cref="Canonical"/> runs in every phase, so the
+/// patterns of later phases see canonical forms (negations pulled out of products and reductions, reciprocals turned
+/// into divisions, redundant reshapes and broadcasts dropped).</summary>
+public static class Rules
+{
+    private static bool Is<T>(Node n, out T op) where T : Op
+    {
+        if (n.Op is T t) { op = t; return true; }
+        op = null!;
+        return false;
+    }
+
+    private static bool SameShape(Node a, Node b) => a.Shape == b.Shape && a.DType == b.DType;
+
+    private static Match? M(Node root) => new(root);
+
+    // ---------------------------------------------------------------- canonicalize
+
+    /// <summary>Scalar subexpressions of constants become one constant (never across stop_gradient).</summary>
+    public static readonly Rule FoldConstants = new("fold-constants", "op(c1, c2, ...) => c   (scalar constants)", typeof(Op),
+        n => n.Inputs.Count > 0 && n.Shape.Rank == 0 && n.DType.IsFloat() && n.Op is (UnaryOp or BinaryOp) and not StopGradientOp
+             && n.Inputs.All(i => i.Op is ConstantOp) ? M(n) : null,
+        m =>
+        {
+            var g = m.Root.Builder.Build(m.Root.Expr);
+            var v = new Tape(g, []).Forward(new Dictionary<string, Tensor>()).GetDouble(0);
+            return m.Root.Builder.Constant(v, m.Root.DType).Node;
+        });
+
+    /// <summary><c>-(-x) => x</c>.</summary>
+    public static readonly Rule DoubleNegation = new("double-negation", "-(-x) => x", typeof(NegOp),
+        n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+        m => m["x"]);
+
+    /// <summary><c>x * 1 => x</c>, <c>1 * x => x</c>, <c>x / 1 => x</c> when the shape is unchanged.</summary>
+    public static readonly Rule[] Identities =
+    [
+        new("mul-by-one", "x * 1 => x", typeof(MulOp),
+            n => Facts.IsConstant(n.Inputs[1], 1) && SameShape(n, n.Inputs[0]) ? M(n)!.Bind("x", n.Inputs[0])
+               : Facts.IsConstant(n.Inputs[0], 1) && SameShape(n, n.Inputs[1]) ? M(n)!.Bind("x", n.Inputs[1]) : null,
+            m => m["x"]),
+        new("div-by-one", "x / 1 => x", typeof(DivOp),
+            n => Facts.IsConstant(n.Inputs[1], 1) && SameShape(n, n.Inputs[0]) ? M(n)!.Bind("x", n.Inputs[0]) : null,
+            m => m["x"]),
+    ];
+
+    /// <summary><c>a * (1 / b) => a / b</c> (either order).</summary>
+    public static readonly Rule MulByReciprocal = new("mul-by-reciprocal", "a * (1 / b) => a / b", typeof(MulOp),
+        n => Recip(n.Inputs[1]) is { } b1 ? M(n)!.Bind("a", n.Inputs[0]).Bind("b", b1).Interior(n.Inputs[1])
+           : Recip(n.Inputs[0]) is { } b0 ? M(n)!.Bind("a", n.Inputs[1]).Bind("b", b0).Interior(n.Inputs[0]) : null,
+        m => (m["a"].Expr / m["b"].Expr).Node);
+
+    private static Node? Recip(Node n) => n.Op is DivOp && Facts.IsConstant(n.Inputs[0], 1) ? n.Inputs[1] : null;
+
+    /// <summary>Negation moves out of products, quotients, reductions and gathers, so a pattern needs to look for it in one place.</summary>
+    public static readonly Rule[] PullNegation =
+    [
+        new("neg-out-of-mul", "(-a) * b => -(a * b)", typeof(MulOp),
+            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("a", n.Inputs[0].Inputs[0]).Bind("b", n.Inputs[1])
+               : n.Inputs[1].Op is NegOp ? M(n)!.Bind("a", n.Inputs[0]).Bind("b", n.Inputs[1].Inputs[0]) : null,
+            m => (-(m["a"].Expr * m["b"].Expr)).Node),
+        new("neg-out-of-div", "(-a) / b => -(a / b)", typeof(DivOp),
+            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("a", n.Inputs[0].Inputs[0]).Bind("b", n.Inputs[1]) : null,
+            m => (-(m["a"].Expr / m["b"].Expr)).Node),
+        new("neg-out-of-reduction", "sum(-x) => -sum(x), mean(-x) => -mean(x)", typeof(SumOp),
+            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+            m => (-m.Root.Builder.Make(m.Root.Op, m["x"]).Expr).Node),
+        new("neg-out-of-reduction", "sum(-x) => -sum(x), mean(-x) => -mean(x)", typeof(MeanOp),
+            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+            m => (-m.Root.Builder.Make(m.Root.Op, m["x"]).Expr).Node),
+        new("neg-out-of-take", "take(-x, t) => -take(x, t)", typeof(TakeOp),
+            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Bind("t", n.Inputs[1]) : null,
+            m => (-m.Root.Builder.Make(m.Root.Op, m["x"], m["t"]).Expr).Node),
+    ];
+
+    /// <summary><c>reshape(r(x, axes, keepdims=false), kept shape) => r(x, axes, keepdims=true)</c> for every reduction r.</summary>
+    public static readonly Rule KeepDimsReshape = new("keepdims-from-reshape", "reshape(sum(x, axis=a), kept) => sum(x, axis=a, keepdims=true)", typeof(ReshapeOp),
+        n => n.Inputs[0].Op is ReduceOp { KeepDims: false } r
+             && ReduceOp.ReducedShape(n.Inputs[0].Inputs[0].Shape, r.Axes, true) == n.Shape
+             ? M(n)!.Bind("r", n.Inputs[0]) : n.Inputs[0].Op is LogSumExpOp { KeepDims: false } l
+             && ReduceOp.ReducedShape(n.Inputs[0].Inputs[0].Shape, l.Axes, true) == n.Shape ? M(n)!.Bind("r", n.Inputs[0]) : null,
+        m =>
+        {
+            var r = m["r"];
+            Op kept = r.Op switch
+            {
+                ReduceOp red => red with { KeepDims = true },
+                LogSumExpOp l => l with { KeepDims = true },
+                _ => throw new InvalidOperationException(),
+            };
+            return r.Builder.Make(kept, r.Inputs[0]);
+        });
+
+    /// <summary><c>a ∘ broadcast_to(b, S) => a ∘ b</c> when the implicit broadcast gives the same shape S.</summary>
+    public static readonly Rule DropBroadcast = new("implicit-broadcast", "a / broadcast_to(b, shape(a)) => a / b", typeof(BinaryOp),
+        n => n.Op is BinaryOp && (n.Inputs[1].Op is BroadcastToOp && Broadcasts(n.Inputs[0], n.Inputs[1].Inputs[0], n.Shape)
+                               || n.Inputs[0].Op is BroadcastToOp && Broadcasts(n.Inputs[0].Inputs[0], n.Inputs[1], n.Shape)) ? M(n) : null,
+        m =>
+        {
+            var n = m.Root;
+            var a = n.Inputs[0].Op is BroadcastToOp && Broadcasts(n.Inputs[0].Inputs[0], n.Inputs[1], n.Shape) ? n.Inputs[0].Inputs[0] : n.Inputs[0];
+            var b = n.Inputs[1].Op is BroadcastToOp && Broadcasts(a, n.Inputs[1].Inputs[0], n.Shape) ? n.Inputs[1].Inputs[0] : n.Inputs[1];
+            return n.Builder.Make(n.Op, a, b);
+        });
+
+    private static bool Broadcasts(Node a, Node b, Shape result)
+    {
+        try { return Shape.Broadcast(a.Shape, b.Shape, "") == result; }
+        catch (ShapeException) { return false; }
+    }
+
+    /// <summary>The small algebra that runs in every phase.</summary>
+    public static IReadOnlyList<Rule> Canonical { get; } =
+        [FoldConstants, DoubleNegation, .. Identities, MulByReciprocal, .. PullNegation, KeepDimsReshape, .. Binaries(DropBroadcast)];
+
+    private static IEnumerable<Rule> Binaries(Rule r) =>
+        new[] { typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp), typeof(MaximumOp), typeof(MinimumOp), typeof(PowOp) }
+            .Select(t => r with { Root = t });
+
+    // ---------------------------------------------------------------- stabilize
+
+    /// <summary><c>exp(x) / sum(exp(x), axis=a, keepdims=true) => softmax(x, axis=a)</c>.</summary>
+    public static readonly Rule SoftmaxFromExpSumDiv = new("softmax", "exp(x) / sum(exp(x), axis=a, keepdims=true) => softmax(x, axis=a)", typeof(DivOp),
+        n => Is<ExpOp>(n.Inputs[0], out _) && Is<SumOp>(n.Inputs[1], out var s) && n.Inputs[1].Inputs[0].Op is ExpOp
+            ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Bind("e", n.Inputs[0]).Bind("s", n.Inputs[1]).Interior(n.Inputs[0], n.Inputs[1], n.Inputs[1].Inputs[0])
+            : null,
+        m =>
+        {
+            var s = (SumOp)m["s"].Op;
+            if (!ReferenceEquals(m["s"].Inputs[0], m["e"]))
+                return $"numerator {Text.Printer.PrintExpression(m["e"])} and denominator {Text.Printer.PrintExpression(m["s"])} exponentiate different values";
+            if (s.Axes.Count != 1) return $"the sum runs over axes {s.Axes}; softmax normalises along one axis";
+            if (!s.KeepDims) return $"the sum over axis {s.Axes[0]} has keepdims=false, so it broadcasts along the wrong axis; write keepdims=true";
+            return null;
+        },
+        m => m["x"].Expr.Softmax(((SumOp)m["s"].Op).Axes[0]).Node);
+
+    /// <summary><c>softmax(x - c, axis=a) => softmax(x, axis=a)</c> when c is constant along a (the max shift, for one).</summary>
+    public static readonly Rule SoftmaxShift = new("softmax-shift", "softmax(x - c, axis=a) => softmax(x, axis=a)   if c is constant along a", typeof(SoftmaxOp),
+        n => n.Inputs[0].Op is SubOp && Facts.ConstantAlong(n.Inputs[0].Inputs[1], n.Shape, [((SoftmaxOp)n.Op).Axis])
+             && n.Inputs[0].Inputs[0].Shape == n.Shape ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+        m => m["x"].Expr.Softmax(((SoftmaxOp)m.Root.Op).Axis).Node);
+
+    /// <summary><c>log_softmax(x - c, axis=a) => log_softmax(x, axis=a)</c> when c is constant along a.</summary>
+    public static readonly Rule LogSoftmaxShift = new("log-softmax-shift", "log_softmax(x - c, axis=a) => log_softmax(x, axis=a)   if c is constant along a", typeof(LogSoftmaxOp),
+        n => n.Inputs[0].Op is SubOp && Facts.ConstantAlong(n.Inputs[0].Inputs[1], n.Shape, [((LogSoftmaxOp)n.Op).Axis])
+             && n.Inputs[0].Inputs[0].Shape == n.Shape ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+        m => m["x"].Expr.LogSoftmax(((LogSoftmaxOp)m.Root.Op).Axis).Node);
+
+    /// <summary><c>log(sum(exp(x), axis=a)) => logsumexp(x, axis=a)</c> (keepdims carried over).</summary>
+    public static readonly Rule LogSumExp = new("logsumexp", "log(sum(exp(x), axis=a)) => logsumexp(x, axis=a)", typeof(LogOp),
+        n => n.Inputs[0].Op is SumOp && n.Inputs[0].Inputs[0].Op is ExpOp
+            ? M(n)!.Bind("s", n.Inputs[0]).Bind("x", n.Inputs[0].Inputs[0].Inputs[0]).Interior(n.Inputs[0], n.Inputs[0].Inputs[0]) : null,
+        m =>
+        {
+            var s = (SumOp)m["s"].Op;
+            return s.Axes.Zip(s.Axes.Skip(1)).All(p => p.Second == p.First + 1) ? null : $"the sum runs over axes {s.Axes}, which are not adjacent";
+        },
+        m =>
+        {
+            var s = (SumOp)m["s"].Op;
+            return m["x"].Expr.LogSumExp(s.Axes.ToArray(), s.KeepDims).Node;
+        });
+
+    /// <summary><c>c' + logsumexp(x - c, axis=a) => logsumexp(x, axis=a)</c> when c is constant along a and c' is c
+    /// reduced the same way (the hand-written max shift <c>m + log(sum(exp(x - m)))</c>).</summary>
+    public static readonly Rule LogSumExpShift = new("logsumexp-shift", "m + logsumexp(x - m, axis=a) => logsumexp(x, axis=a)   if m is constant along a", typeof(AddOp),
+        n => LseShift(n, 0, 1) ?? LseShift(n, 1, 0),
+        m => null,
+        m => m["x"].Expr.LogSumExp(((LogSumExpOp)m["lse"].Op).Axes.ToArray(), ((LogSumExpOp)m["lse"].Op).KeepDims).Node);
+
+    private static Match? LseShift(Node n, int ci, int li)
+    {
+        Node outer = n.Inputs[ci], lse = n.Inputs[li];
+        if (lse.Op is not LogSumExpOp l || lse.Inputs[0].Op is not SubOp) return null;
+        Node x = lse.Inputs[0].Inputs[0], c = lse.Inputs[0].Inputs[1];
+        if (x.Shape != lse.Inputs[0].Shape || !Facts.ConstantAlong(c, x.Shape, l.Axes)) return null;
+        bool same = ReferenceEquals(outer, c) && outer.Shape == lse.Shape
+            || outer.Op is ReshapeOp && ReferenceEquals(outer.Inputs[0], c)
+            || c.Op is ReshapeOp && ReferenceEquals(c.Inputs[0], outer)
+            || outer.Op is ReduceOp ro && c.Op is ReduceOp rc && ro.GetType() == rc.GetType() && ro.Axes.Equals(rc.Axes) && ReferenceEquals(outer.Inputs[0], c.Inputs[0]);
+        return same && n.Shape == lse.Shape ? M(n)!.Bind("x", x).Bind("lse", lse) : null;
+    }
+
+    /// <summary><c>log(softmax(x, axis=a)) => log_softmax(x, axis=a)</c>.</summary>
+    public static readonly Rule LogSoftmax = new("log-softmax", "log(softmax(x, axis=a)) => log_softmax(x, axis=a)", typeof(LogOp),
+        n => n.Inputs[0].Op is SoftmaxOp s ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Bind("a", s.Axis).Interior(n.Inputs[0]) : null,
+        m => m["x"].Expr.LogSoftmax(m.Int("a")).Node);
+
+    /// <summary><c>x - logsumexp(x, axis=a, keepdims=true) => log_softmax(x, axis=a)</c>.</summary>
+    public static readonly Rule LogSoftmaxFromLse = new("log-softmax-from-logsumexp", "x - logsumexp(x, axis=a, keepdims=true) => log_softmax(x, axis=a)", typeof(SubOp),
+        n => n.Inputs[1].Op is LogSumExpOp && ReferenceEquals(n.Inputs[1].Inputs[0], n.Inputs[0])
+            ? M(n)!.Bind("x", n.Inputs[0]).Bind("lse", n.Inputs[1]).Interior(n.Inputs[1]) : null,
+        m =>
+        {
+            var l = (LogSumExpOp)m["lse"].Op;
+            if (l.Axes.Count != 1) return $"logsumexp runs over axes {l.Axes}; log_softmax normalises along one axis";
+            if (!l.KeepDims) return $"logsumexp over axis {l.Axes[0]} has keepdims=false, so it broadcasts along the wrong axis";
+            return null;
+        },
+        m => m["x"].Expr.LogSoftmax(((LogSumExpOp)m["lse"].Op).Axes[0]).Node);
+
+    /// <summary>The elementwise stabilisations.</summary>
+    public static readonly Rule[] Elementwise =
+    [
+        new("log-of-exp", "log(exp(x)) => x", typeof(LogOp),
+            n => n.Inputs[0].Op is ExpOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+            m => m["x"]),
+        new("softplus", "log(1 + exp(x)) => softplus(x)", typeof(LogOp),
+            n => OnePlusExp(n.Inputs[0]) is { } x ? M(n)!.Bind("x", x).Interior(n.Inputs[0]) : null,
+            m => m["x"].Expr.Softplus().Node),
+        new("sigmoid", "1 / (1 + exp(-x)) => sigmoid(x)", typeof(DivOp),
+            n => Facts.IsConstant(n.Inputs[0], 1) && OnePlusExp(n.Inputs[1]) is { Op: NegOp } nx && nx.Shape == n.Shape
+                ? M(n)!.Bind("x", nx.Inputs[0]).Interior(n.Inputs[1]) : null,
+            m => m["x"].Expr.Sigmoid().Node),
+        new("log-sigmoid", "log(sigmoid(x)) => log_sigmoid(x)", typeof(LogOp),
+            n => n.Inputs[0].Op is SigmoidOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Interior(n.Inputs[0]) : null,
+            m => m["x"].Expr.LogSigmoid().Node),
+        new("logaddexp", "log(exp(a) + exp(b)) => logaddexp(a, b)", typeof(LogOp),
+            n => n.Inputs[0].Op is AddOp && n.Inputs[0].Inputs.All(i => i.Op is ExpOp)
+                ? M(n)!.Bind("a", n.Inputs[0].Inputs[0].Inputs[0]).Bind("b", n.Inputs[0].Inputs[1].Inputs[0]).Interior(n.Inputs[0]) : null,
+            m => m["a"].Expr.LogAddExp(m["b"].Expr).Node),
+    ];
+
+    /// <summary>x when <paramref name="n"/> is <c>1 + exp(x)</c> or <c>exp(x) + 1</c> with exp(x) of n's shape.</summary>
+    private static Node? OnePlusExp(Node n)
+    {
+        if (n.Op is not AddOp) return null;
+        for (int i = 0; i < 2; i++)
+            if (Facts.IsConstant(n.Inputs[1 - i], 1) && n.Inputs[i].Op is ExpOp && n.Inputs[i].Shape == n.Shape)
+                return n.Inputs[i].Inputs[0];
+        return null;
+    }
+
+    // ---------------------------------------------------------------- fuse
+
+    /// <summary><c>sum(p * log_softmax(z, axis=a), axis=a) => -softmax_cross_entropy(z, p, axis=a)</c> (after the negation
+    /// is pulled out, this is how <c>-sum(p * log(q), axis=a)</c> arrives); reductions over more axes keep the rest.
+    /// Precondition: p's rows along a are proved to sum to 1, so the fused gradient q − p is exact.</summary>
+    public static readonly Rule CrossEntropy = new("softmax-cross-entropy", "-sum(p * log_softmax(z, axis=a), axis=a) => softmax_cross_entropy(z, p, axis=a)   if rows of p sum to 1", typeof(SumOp),
+        n => CrossEntropyMatch(n),
+        CrossEntropyPrecondition,
+        m =>
+        {
+            var (z, p, a) = (m["z"].Expr, m["p"].Expr, m.Int("a"));
+            var ce = z.SoftmaxCrossEntropy(p, a, targetsSumToOne: true);
+            return (-ReduceRest(ce, (ReduceOp)m.Root.Op, a, false)).Node;
+        });
+
+    /// <summary><c>mean(p * log_softmax(z, axis=a), axes ∋ a) => -mean(softmax_cross_entropy(z, p, axis=a), rest) / C</c>.</summary>
+    public static readonly Rule CrossEntropyMean = CrossEntropy with
+    {
+        Name = "softmax-cross-entropy-mean",
+        Pattern = "mean(p * log_softmax(z, axis=a), axis=(a, ...)) => -mean(softmax_cross_entropy(z, p, axis=a), ...) / C   if rows of p sum to 1",
+        Root = typeof(MeanOp),
+        Build = m =>
+        {
+            var (z, p, a) = (m["z"].Expr, m["p"].Expr, m.Int("a"));
+            var ce = z.SoftmaxCrossEntropy(p, a, targetsSumToOne: true);
+            return (-ReduceRest(ce, (ReduceOp)m.Root.Op, a, true) / z.Shape[a]).Node;
+        },
+    };
+
+    private static Match? CrossEntropyMatch(Node n)
+    {
+        var prod = n.Inputs[0];
+        if (prod.Op is not MulOp) return null;
+        for (int i = 0; i < 2; i++)
+        {
+            Node ls = prod.Inputs[i], p = prod.Inputs[1 - i];
+            if (ls.Op is LogSoftmaxOp l && p.Shape == ls.Shape && prod.Shape == ls.Shape)
+                return M(n)!.Bind("z", ls.Inputs[0]).Bind("p", p).Bind("a", l.Axis).Interior(prod, ls);
+        }
+        return null;
+    }
+
+    private static string? CrossEntropyPrecondition(Match m)
+    {
+        var r = (ReduceOp)m.Root.Op;
+        int a = m.Int("a");
+        if (!r.Axes.Contains(a)) return $"the {m.Root.Op.Name} runs over axis {r.Axes} but log_softmax normalises along axis {a}";
+        return Facts.SumsToOne(m["p"], a);
+    }
+
+    /// <summary>Applies the reduction's other axes (re-indexed after removing <paramref name="a"/>) to the per-row loss.</summary>
+    private static Expr ReduceRest(Expr perRow, ReduceOp r, int a, bool mean)
+    {
+        var rest = r.Axes.Where(x => x != a).Select(x => x > a ? x - 1 : x).ToArray();
+        var y = rest.Length == 0 ? perRow : mean ? perRow.Mean(rest, r.KeepDims) : perRow.Sum(rest, r.KeepDims);
+        return r.KeepDims ? y.Unsqueeze(a) : y;
+    }
+
+    /// <summary><c>take(log_softmax(z, axis=a), t, axis=a) => -sparse_softmax_cross_entropy(z, t, axis=a)</c>.</summary>
+    public static readonly Rule SparseFromTake = new("sparse-softmax-cross-entropy", "-take(log_softmax(z, axis=a), t, axis=a) => sparse_softmax_cross_entropy(z, t, axis=a)", typeof(TakeOp),
+        n => n.Inputs[0].Op is LogSoftmaxOp l && n.Inputs[1].Shape.Rank == n.Inputs[0].Shape.Rank - 1
+            ? M(n)!.Bind("z", n.Inputs[0].Inputs[0]).Bind("t", n.Inputs[1]).Bind("a", l.Axis).Interior(n.Inputs[0]) : null,
+        m => ((TakeOp)m.Root.Op).Axis == m.Int("a") ? null : $"take gathers along axis {((TakeOp)m.Root.Op).Axis} but log_softmax normalises along axis {m.Int("a")}",
+        m => (-m["z"].Expr.SparseSoftmaxCrossEntropy(m["t"].Expr, m.Int("a"))).Node);
+
+    /// <summary><c>softmax_cross_entropy(z, one_hot(t, C), axis=-1) => sparse_softmax_cross_entropy(z, t)</c>.</summary>
+    public static readonly Rule SparseFromOneHot = new("sparse-from-one-hot", "softmax_cross_entropy(z, one_hot(t, C), axis=-1) => sparse_softmax_cross_entropy(z, t)", typeof(SoftmaxCrossEntropyOp),
+        n => n.Inputs.Count == 2 && n.Inputs[1].Op is OneHotOp && n.Op is SoftmaxCrossEntropyOp { LabelSmoothing: 0 } s && s.Axis == n.Inputs[0].Shape.Rank - 1
+            ? M(n)!.Bind("z", n.Inputs[0]).Bind("t", n.Inputs[1].Inputs[0]) : null,
+        m => m["z"].Expr.SparseSoftmaxCrossEntropy(m["t"].Expr, -1).Node);
+
+    /// <summary>The phases, in order.</summary>
+    public static IReadOnlyList<RuleSet> Phases { get; } =
+    [
+        new("canonicalize", Canonical),
+        new("stabilize", [.. Canonical, SoftmaxFromExpSumDiv, SoftmaxShift, LogSumExp, LogSumExpShift, LogSoftmax, LogSoftmaxFromLse, LogSoftmaxShift, .. Elementwise]),
+        new("fuse", [.. Canonical, CrossEntropy, CrossEntropyMean, SparseFromTake, SparseFromOneHot]),
+    ];
+
+    /// <summary>Every distinct rule name in the catalogue.</summary>
+    public static IEnumerable<string> Names => Phases.SelectMany(p => p.Rules).Select(r => r.Name).Distinct();
+}

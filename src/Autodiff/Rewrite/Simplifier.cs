@@ -1,0 +1,178 @@
+using System.Diagnostics;
+
+namespace Autodiff.Rewrite;
+
+/// <summary>Limits and phases of a simplification run.</summary>
+/// <param name="MaxIterations">Most passes over the graph per phase.</param>
+/// <param name="MaxNodes">Stop when the graph grows past this many nodes.</param>
+/// <param name="Phases">The rule sets, run in order, each to a fixed point (default: <see cref="Rules.Phases"/>).</param>
+public sealed record SimplifyOptions(int MaxIterations = 100, int MaxNodes = 10_000_000, IReadOnlyList<RuleSet>? Phases = null);
+
+/// <summary>Why simplification stopped.</summary>
+public enum StopReason
+{
+    /// <summary>Every phase reached a fixed point: no rule applies anywhere.</summary>
+    Saturated,
+    /// <summary>A phase used up <see cref="SimplifyOptions.MaxIterations"/> passes while rules still fired.</summary>
+    IterationLimit,
+    /// <summary>The graph grew past <see cref="SimplifyOptions.MaxNodes"/>.</summary>
+    NodeLimit,
+}
+
+/// <summary>One rewrite: the rule, its phase, and the subgraph before and after in the expression language.</summary>
+public sealed record RewriteStep(string Rule, string Phase, string Before, string After);
+
+/// <summary>A rule whose pattern matched structurally but whose precondition failed, with the reason.</summary>
+public sealed record NearMiss(string Rule, string At, string Reason);
+
+/// <summary>The outcome of <see cref="Simplifier.Simplify"/>: the new graph (the input graph is unchanged and still usable),
+/// the trace of rewrites, the near misses, and why it stopped.</summary>
+public sealed record SimplifyResult(
+    Graph Before,
+    Graph After,
+    IReadOnlyList<RewriteStep> Rewrites,
+    IReadOnlyList<NearMiss> NearMisses,
+    StopReason StopReason,
+    int Iterations)
+{
+    /// <summary>The stop reason as text: <c>saturated</c>, <c>iteration limit</c> or <c>node limit</c>.</summary>
+    public string StopReasonText => StopReason switch
+    {
+        StopReason.Saturated => "saturated",
+        StopReason.IterationLimit => "iteration limit",
+        _ => "node limit",
+    };
+
+    /// <summary>Names of the fused ops present in the simplified graph, sorted and distinct.</summary>
+    public IReadOnlyList<string> Fused => After.Nodes().Where(n => n.Op.IsFused).Select(n => n.Op.Name).Distinct().Order(StringComparer.Ordinal).ToArray();
+}
+
+/// <summary>The rewrite engine. It runs on the forward graph before any tape records anything, so fused nodes
+/// backpropagate through their closed forms. Each phase makes bottom-up passes over the graph, trying the rules indexed by
+/// each node's op type, until a pass changes nothing (a fixed point) or a limit is reached.</summary>
+public static class Simplifier
+{
+    /// <summary>Simplifies <paramref name="graph"/> with the default phases (canonicalize → stabilize → fuse) or those in <paramref name="options"/>.</summary>
+    public static SimplifyResult Simplify(Graph graph, SimplifyOptions? options = null)
+    {
+        var o = options ?? new SimplifyOptions();
+        var phases = o.Phases ?? Rules.Phases;
+        var steps = new List<RewriteStep>();
+        var misses = new List<(Node At, NearMiss Miss)>();
+        var names = new Dictionary<Node, string>(graph.Names, ReferenceEqualityComparer.Instance);
+        var output = graph.Output;
+        int iterations = 0;
+        var stop = StopReason.Saturated;
+        foreach (var phase in phases)
+        {
+            var index = Index(phase);
+            for (int pass = 0; ; pass++)
+            {
+                if (pass == o.MaxIterations) { stop = StopReason.IterationLimit; break; }
+                iterations++;
+                var lastMisses = new List<(Node, NearMiss)>();
+                output = Pass(output, phase, index, steps, lastMisses, names, o.MaxNodes, out bool changed, out bool tooBig);
+                if (tooBig) { stop = StopReason.NodeLimit; break; }
+                if (!changed) { misses.AddRange(lastMisses); break; }
+            }
+            if (stop != StopReason.Saturated) break;
+        }
+        var reachable = new HashSet<Node>(Graph.TopologicalOrder([output]), ReferenceEqualityComparer.Instance);
+        var kept = misses.Where(m => reachable.Contains(m.At)).Select(m => m.Miss).Distinct().ToArray();
+        var after = graph.WithOutput(output, names);
+        return new SimplifyResult(graph, after, steps, kept, stop, iterations);
+    }
+
+    /// <summary>Rules by the op type they are rooted at; rules rooted at <see cref="Op"/> itself apply to every op.</summary>
+    private sealed class RuleIndex(RuleSet set)
+    {
+        private readonly Dictionary<Type, Rule[]> _byType = new();
+
+        public Rule[] For(Type t)
+        {
+            if (!_byType.TryGetValue(t, out var rules))
+                _byType[t] = rules = set.Rules.Where(r => r.Root == t || r.Root == typeof(Op)).ToArray();
+            return rules;
+        }
+    }
+
+    private static RuleIndex Index(RuleSet set) => new(set);
+
+    private static Node Pass(Node output, RuleSet phase, RuleIndex index, List<RewriteStep> steps,
+        List<(Node, NearMiss)> misses, Dictionary<Node, string> names, int maxNodes, out bool changed, out bool tooBig)
+    {
+        changed = false;
+        var order = Graph.TopologicalOrder([output]);
+        tooBig = order.Count > maxNodes;
+        if (tooBig) return output;
+        var builder = output.Builder;
+        var uses = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
+        foreach (var n in order)
+            foreach (var i in n.Inputs) uses[i] = uses.GetValueOrDefault(i) + 1;
+        uses[output] = uses.GetValueOrDefault(output) + 1;
+
+        var map = new Dictionary<Node, Node>(ReferenceEqualityComparer.Instance);
+        var newUses = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
+        var inputs = new List<Node>();
+        foreach (var n in order)
+        {
+            inputs.Clear();
+            bool same = true;
+            foreach (var i in n.Inputs)
+            {
+                var m = map[i];
+                same &= ReferenceEquals(m, i);
+                inputs.Add(m);
+            }
+            var cur = same ? n : builder.Make(n.Op, inputs.ToArray());
+            newUses[cur] = newUses.GetValueOrDefault(cur) + uses.GetValueOrDefault(n);
+            for (int attempt = 0; attempt < 16; attempt++)
+            {
+                Node? replacement = null;
+                foreach (var rule in index.For(cur.Op.GetType()))
+                {
+                    var match = rule.Match(cur);
+                    if (match is null) continue;
+                    var reason = rule.Precondition(match) ?? Shared(match, newUses);
+                    if (reason is not null)
+                    {
+                        misses.Add((cur, new NearMiss(rule.Name, Text.Printer.PrintExpression(cur), reason)));
+                        continue;
+                    }
+                    var rep = rule.Build(match);
+                    if (ReferenceEquals(rep, cur)) continue;
+                    if (rep.Shape != cur.Shape || rep.DType != cur.DType)
+                        throw new UnreachableException($"rule {rule.Name} replaced {cur} by {rep}: a rewrite must keep shape and element type");
+                    steps.Add(new RewriteStep(rule.Name, phase.Name, Text.Printer.PrintExpression(cur), Text.Printer.PrintExpression(rep)));
+                    newUses[rep] = newUses.GetValueOrDefault(rep) + newUses[cur];
+                    replacement = rep;
+                    break;
+                }
+                if (replacement is null) break;
+                changed = true;
+                if (names.TryGetValue(cur, out var name) && !names.ContainsKey(replacement))
+                    names[replacement] = name;
+                cur = replacement;
+            }
+            if (!ReferenceEquals(cur, n) && names.TryGetValue(n, out var oldName) && !names.ContainsKey(cur))
+                names[cur] = oldName;
+            map[n] = cur;
+        }
+        return map[output];
+    }
+
+    /// <summary>A near-miss reason when an interior node has consumers outside the matched subgraph.</summary>
+    private static string? Shared(Match m, Dictionary<Node, int> uses)
+    {
+        foreach (var inner in m.InteriorNodes)
+        {
+            int inside = 0;
+            foreach (var k in m.Matched)
+                foreach (var i in k.Inputs)
+                    if (ReferenceEquals(i, inner)) inside++;
+            if (uses.GetValueOrDefault(inner) > inside)
+                return $"{Text.Printer.PrintExpression(inner)} is also used outside the pattern; fusing would compute it twice";
+        }
+        return null;
+    }
+}

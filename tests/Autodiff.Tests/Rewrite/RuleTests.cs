@@ -1,0 +1,144 @@
+using Autodiff.Rewrite;
+using Autodiff.Text;
+using Snapshooter;
+using Snapshooter.Xunit;
+
+namespace Autodiff.Tests.Rewrite;
+
+/// <summary>Every rule has programs on which it must fire and programs on which it must not; each case's before, after,
+/// trace and near misses are snapshot-tested as printed text.</summary>
+public class RuleTests
+{
+    /// <param name="Name">Case name (also the snapshot name).</param>
+    /// <param name="Rule">The rule under test.</param>
+    /// <param name="Fires">Whether it must fire.</param>
+    /// <param name="Program">The program.</param>
+    /// <param name="NearMiss">For must-not-fire cases: a fragment of the expected near-miss reason, if one is expected.</param>
+    public sealed record Case(string Name, string Rule, bool Fires, string Program, string? NearMiss = null)
+    {
+        public override string ToString() => Name;
+    }
+
+    private const string X = "input x: f64[4, 3]\ninput y: f64[4, 3]\n";
+
+    public static readonly Case[] Cases =
+    [
+        new("fold-constants", "fold-constants", true, X + "r = x * (2 + 3)"),
+        new("fold-constants-none", "fold-constants", false, X + "r = x + 1"),
+        new("fold-constants-stop-gradient", "fold-constants", false, X + "r = x * stop_gradient(2)"),
+        new("double-negation", "double-negation", true, X + "r = -(-x)"),
+        new("double-negation-single", "double-negation", false, X + "r = -x"),
+        new("mul-by-one", "mul-by-one", true, X + "r = x * 1"),
+        new("mul-by-two", "mul-by-one", false, X + "r = x * 2"),
+        new("div-by-one", "div-by-one", true, X + "r = x / 1"),
+        new("one-over-x", "div-by-one", false, X + "r = 1 / x"),
+        new("mul-by-reciprocal", "mul-by-reciprocal", true, X + "r = x * (1 / y)"),
+        new("mul-by-two-over", "mul-by-reciprocal", false, X + "r = x * (2 / y)"),
+        new("neg-out-of-mul", "neg-out-of-mul", true, X + "r = (-x) * y"),
+        new("neg-out-of-mul-none", "neg-out-of-mul", false, X + "r = x * y"),
+        new("neg-out-of-div", "neg-out-of-div", true, X + "r = (-x) / y"),
+        new("neg-out-of-div-denominator", "neg-out-of-div", false, X + "r = x / (-y)"),
+        new("neg-out-of-reduction", "neg-out-of-reduction", true, X + "r = sum(-x, axis=1)"),
+        new("neg-out-of-reduction-max", "neg-out-of-reduction", false, X + "r = max(-x, axis=1)"),
+        new("neg-out-of-take", "neg-out-of-take", true, X + "input t: i64[4] classes(3)\nr = take(-x, t, axis=1)"),
+        new("neg-out-of-take-none", "neg-out-of-take", false, X + "input t: i64[4] classes(3)\nr = take(x, t, axis=1)"),
+        new("keepdims-from-reshape", "keepdims-from-reshape", true, X + "r = x / reshape(sum(x, axis=1), (4, 1))"),
+        new("keepdims-from-reshape-other-shape", "keepdims-from-reshape", false, "input x: f64[4, 3]\nr = reshape(sum(x, axis=1), (2, 2))"),
+        new("implicit-broadcast", "implicit-broadcast", true, X + "r = x / broadcast_to(sum(x, axis=1, keepdims=true), (4, 3))"),
+        new("implicit-broadcast-grows", "implicit-broadcast", false, X + "r = x / broadcast_to(sum(x, axis=1, keepdims=true), (2, 4, 3))"),
+
+        new("softmax", "softmax", true, X + "e = exp(x)\nr = e / sum(e, axis=1, keepdims=true)"),
+        new("softmax-reciprocal", "softmax", true, X + "e = exp(x)\nr = e * (1 / sum(e, axis=1, keepdims=true))"),
+        new("softmax-keepdims-false-reshape", "softmax", true, X + "e = exp(x)\nr = e / reshape(sum(e, axis=1), (4, 1))"),
+        new("softmax-keepdims-false-expand", "softmax", true, X + "e = exp(x)\nr = e / broadcast_to(unsqueeze(sum(e, axis=1), axis=1), (4, 3))"),
+        new("softmax-max-shift", "softmax-shift", true, X + "e = exp(x - max(x, axis=1, keepdims=true))\nr = e / sum(e, axis=1, keepdims=true)"),
+        new("softmax-different-exps", "softmax", false, X + "r = exp(x) / sum(exp(y), axis=1, keepdims=true)", "exponentiate different values"),
+        new("softmax-two-axes", "softmax", false, X + "e = exp(x)\nr = e / sum(e, axis=(0, 1), keepdims=true)", "normalises along one axis"),
+        new("softmax-keepdims-false-square", "softmax", false, "input x: f64[3, 3]\ne = exp(x)\nr = e / sum(e, axis=1)", "keepdims=false"),
+        new("softmax-shared-exp", "softmax", false, X + "e = exp(x)\nq = e / sum(e, axis=1, keepdims=true)\nr = q + e", "also used outside the pattern"),
+        new("softmax-shift-not-constant", "softmax-shift", false, X + "r = softmax(x - y, axis=1)"),
+
+        new("logsumexp", "logsumexp", true, X + "r = log(sum(exp(x), axis=1))"),
+        new("logsumexp-keepdims", "logsumexp", true, X + "r = log(sum(exp(x), axis=0, keepdims=true))"),
+        new("logsumexp-not-adjacent", "logsumexp", false, "input x: f64[2, 3, 4]\nr = log(sum(exp(x), axis=(0, 2)))", "not adjacent"),
+        new("logsumexp-no-exp", "logsumexp", false, X + "r = log(sum(x, axis=1))"),
+        new("logsumexp-max-shift", "logsumexp-shift", true, X + "m = max(x, axis=1, keepdims=true)\nr = max(x, axis=1) + log(sum(exp(x - m), axis=1))"),
+        new("logsumexp-max-shift-keepdims", "logsumexp-shift", true, X + "m = max(x, axis=1, keepdims=true)\nr = m + log(sum(exp(x - m), axis=1, keepdims=true))"),
+        new("logsumexp-shift-mismatch", "logsumexp-shift", false, X + "m = max(x, axis=1, keepdims=true)\nr = max(y, axis=1) + log(sum(exp(x - m), axis=1))"),
+
+        new("log-softmax", "log-softmax", true, X + "r = log(softmax(x, axis=1))"),
+        new("log-softmax-of-sigmoid", "log-softmax", false, X + "r = log(sigmoid(x))"),
+        new("log-softmax-shared", "log-softmax", false, X + "q = softmax(x, axis=1)\nr = log(q) + q", "also used outside the pattern"),
+        new("log-softmax-from-logsumexp", "log-softmax-from-logsumexp", true, X + "r = x - log(sum(exp(x), axis=1, keepdims=true))"),
+        new("log-softmax-from-logsumexp-other", "log-softmax-from-logsumexp", false, X + "r = y - logsumexp(x, axis=1, keepdims=true)"),
+        new("log-softmax-from-logsumexp-keepdims-false", "log-softmax-from-logsumexp", false, "input x: f64[3, 3]\nr = x - logsumexp(x, axis=1)", "keepdims=false"),
+        new("log-softmax-shift", "log-softmax-shift", true, X + "s = x - max(x, axis=1, keepdims=true)\nr = s - log(sum(exp(s), axis=1, keepdims=true))"),
+        new("log-softmax-shift-not-constant", "log-softmax-shift", false, X + "r = log_softmax(x - y, axis=1)"),
+
+        new("log-of-exp", "log-of-exp", true, X + "r = log(exp(x))"),
+        new("exp-of-log", "log-of-exp", false, X + "r = exp(log(x))"),
+        new("softplus", "softplus", true, X + "r = log(1 + exp(x))"),
+        new("softplus-commuted", "softplus", true, X + "r = log(exp(x) + 1)"),
+        new("softplus-two", "softplus", false, X + "r = log(2 + exp(x))"),
+        new("sigmoid", "sigmoid", true, X + "r = 1 / (1 + exp(-x))"),
+        new("sigmoid-no-negation", "sigmoid", false, X + "r = 1 / (1 + exp(x))"),
+        new("log-sigmoid", "log-sigmoid", true, X + "r = log(1 / (1 + exp(-x)))"),
+        new("log-sigmoid-shared", "log-sigmoid", false, X + "p = sigmoid(x)\nr = log(p) + p", "also used outside the pattern"),
+        new("logaddexp", "logaddexp", true, X + "r = log(exp(x) + exp(y))"),
+        new("logaddexp-three", "logaddexp", false, X + "r = log(exp(x) + y)"),
+
+        new("cross-entropy-probs", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput p: f64[4, 3] probs(axis=1)\nq = softmax(z, axis=1)\nr = -mean(sum(p * log(q), axis=1))"),
+        new("cross-entropy-targets-first", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput p: f64[4, 3] probs(axis=1)\nr = sum(-(log_softmax(z, axis=1) * p), axis=1)"),
+        new("cross-entropy-sum-all", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput p: f64[4, 3] probs(axis=1)\nr = -sum(p * log_softmax(z, axis=1))"),
+        new("cross-entropy-softmax-targets", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput w: f64[4, 3]\nr = -sum(softmax(w, axis=1) * log_softmax(z, axis=1), axis=1)"),
+        new("cross-entropy-label-smoothing", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput t: i64[4] classes(3)\np = 0.7 * one_hot(t, 3, dtype=f64) + 0.1\nr = -sum(p * log_softmax(z, axis=1), axis=1)"),
+        new("cross-entropy-convex-combination", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput a: f64[4, 3] probs(axis=1)\ninput b: f64[4, 3] probs(axis=1)\nr = -sum((0.25 * a + 0.75 * b) * log_softmax(z, axis=1), axis=1)"),
+        new("cross-entropy-normalized-weights", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput w: f64[4, 3]\nr = -sum(w / sum(w, axis=1, keepdims=true) * log_softmax(z, axis=1), axis=1)"),
+        new("cross-entropy-unproved", "softmax-cross-entropy", false, "input z: f64[4, 3]\ninput p: f64[4, 3]\nr = -sum(p * log_softmax(z, axis=1), axis=1)", "not known to sum to 1"),
+        new("cross-entropy-wrong-smoothing", "softmax-cross-entropy", false, "input z: f64[4, 3]\ninput t: i64[4] classes(3)\np = 0.9 * one_hot(t, 3, dtype=f64) + 0.1\nr = -sum(p * log_softmax(z, axis=1), axis=1)", "they sum to 1.2"),
+        new("cross-entropy-axis-mismatch", "softmax-cross-entropy", false, "input z: f64[3, 3]\ninput p: f64[3, 3] probs(axis=1)\nr = -sum(p * log_softmax(z, axis=1), axis=0)", "runs over axis 0"),
+        new("cross-entropy-probs-other-axis", "softmax-cross-entropy", false, "input z: f64[3, 3]\ninput p: f64[3, 3] probs(axis=0)\nr = -sum(p * log_softmax(z, axis=1), axis=1)", "not known to sum to 1"),
+        new("cross-entropy-mean-all", "softmax-cross-entropy-mean", true, "input z: f64[4, 3]\ninput p: f64[4, 3] probs(axis=1)\nr = -mean(p * log_softmax(z, axis=1))"),
+        new("cross-entropy-mean-unproved", "softmax-cross-entropy-mean", false, "input z: f64[4, 3]\ninput p: f64[4, 3]\nr = -mean(p * log_softmax(z, axis=1))", "not known to sum to 1"),
+        new("sparse-from-take", "sparse-softmax-cross-entropy", true, "input z: f64[4, 3]\ninput t: i64[4] classes(3)\nr = -mean(take(log(softmax(z, axis=1)), t, axis=1))"),
+        new("sparse-from-take-axis-mismatch", "sparse-softmax-cross-entropy", false, "input z: f64[3, 3]\ninput t: i64[3] classes(3)\nr = -take(log_softmax(z, axis=1), t, axis=0)", "gathers along axis 0"),
+        new("sparse-from-one-hot", "sparse-from-one-hot", true, "input z: f64[4, 3]\ninput t: i64[4] classes(3)\nr = -sum(one_hot(t, 3, dtype=f64) * log_softmax(z, axis=1), axis=1)"),
+        new("sparse-from-one-hot-smoothed", "sparse-from-one-hot", false, "input z: f64[4, 3]\ninput t: i64[4] classes(3)\np = 0.7 * one_hot(t, 3, dtype=f64) + 0.1\nr = -sum(p * log_softmax(z, axis=1), axis=1)"),
+    ];
+
+    public static TheoryData<Case> All() { var d = new TheoryData<Case>(); foreach (var c in Cases) d.Add(c); return d; }
+
+    /// <summary>The simplification report as deterministic text: before, after, trace, near misses, stop reason.</summary>
+    public static string Report(SimplifyResult r)
+    {
+        var lines = new List<string> { "before:", Printer.Print(r.Before).TrimEnd(), "", "after:", Printer.Print(r.After).TrimEnd(), "", "rewrites:" };
+        lines.AddRange(r.Rewrites.Select(s => $"  [{s.Phase}] {s.Rule}: {s.Before}  =>  {s.After}"));
+        lines.Add("near misses:");
+        lines.AddRange(r.NearMisses.Select(m => $"  {m.Rule} at {m.At}: {m.Reason}"));
+        lines.Add($"stopped: {r.StopReasonText}");
+        return string.Join("\n", lines) + "\n";
+    }
+
+    [Theory]
+    [MemberData(nameof(All))]
+    public void RuleFiresOrNot(Case c)
+    {
+        var r = Simplifier.Simplify(Parser.Parse(c.Program));
+        var fired = r.Rewrites.Any(s => s.Rule == c.Rule);
+        Assert.True(fired == c.Fires, $"{c.Rule} {(c.Fires ? "did not fire" : "fired")}:\n{Report(r)}");
+        if (c.NearMiss is not null)
+            Assert.Contains(r.NearMisses, m => m.Rule == c.Rule && m.Reason.Contains(c.NearMiss));
+        Assert.Equal(StopReason.Saturated, r.StopReason);
+        Snapshot.Match(Report(r), SnapshotNameExtension.Create(c.Name));
+    }
+
+    [Fact]
+    public void EveryRuleHasAFiringAndANonFiringCase()
+    {
+        foreach (var name in Rules.Names)
+        {
+            Assert.True(Cases.Any(c => c.Rule == name && c.Fires), $"{name} has no case where it fires");
+            Assert.True(Cases.Any(c => c.Rule == name && !c.Fires), $"{name} has no case where it must not fire");
+        }
+    }
+}
