@@ -84,6 +84,8 @@ public class RuleTests
         new("sigmoid-no-negation", "sigmoid", false, X + "r = 1 / (1 + exp(x))"),
         new("log-sigmoid", "log-sigmoid", true, X + "r = log(1 / (1 + exp(-x)))"),
         new("log-sigmoid-shared", "log-sigmoid", false, X + "p = sigmoid(x)\nr = log(p) + p", "also used outside the pattern"),
+        new("one-minus-sigmoid", "one-minus-sigmoid", true, X + "p = sigmoid(x)\nr = log(p) + log(1 - p)"),
+        new("two-minus-sigmoid", "one-minus-sigmoid", false, X + "r = 2 - sigmoid(x)"),
         new("logaddexp", "logaddexp", true, X + "r = log(exp(x) + exp(y))"),
         new("logaddexp-three", "logaddexp", false, X + "r = log(exp(x) + y)"),
 

@@ -1,0 +1,141 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Autodiff.Kernels;
+using Autodiff.Rewrite;
+
+namespace Autodiff.Cli;
+
+/// <summary><c>autodiff bench FILE</c>: median forward+backward time of the naive and/or simplified graph.</summary>
+internal static class BenchCommand
+{
+    public static Command Create(CliIO io)
+    {
+        var file = Cli.FileArgument();
+        var graphOpt = new Option<string>("--graph")
+        {
+            Description = "Which graph to time.",
+            DefaultValueFactory = _ => "both",
+        };
+        graphOpt.AcceptOnlyFromAmong("naive", "simplified", "both");
+        var threads = new Option<int>("--threads")
+        {
+            Description = "Kernel parallelism (Parallelism.DegreeOfParallelism); default: the number of processors.",
+            DefaultValueFactory = _ => Environment.ProcessorCount,
+            HelpName = "T",
+        };
+        threads.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1) r.AddError("--threads must be at least 1");
+        });
+        var iterations = new Option<int>("--iterations")
+        {
+            Description = "Timed forward+backward passes per graph, after one warm-up pass.",
+            DefaultValueFactory = _ => 20,
+            HelpName = "K",
+        };
+        iterations.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1) r.AddError("--iterations must be at least 1");
+        });
+        var inputs = Cli.InputsOption();
+        var seed = Cli.SeedOption();
+        var scale = Cli.ScaleOption();
+        var json = Cli.JsonOption();
+        var cmd = new Command("bench", "Time forward+backward passes (median over the iterations, after a warm-up) of the naive and/or simplified graph, and the simplification itself.")
+        {
+            file, graphOpt, threads, iterations, inputs, seed, scale, json,
+        };
+        cmd.SetAction(pr =>
+        {
+            string path = pr.GetValue(file)!;
+            return Cli.Guard(io, path, () =>
+            {
+                int t = pr.GetValue(threads);
+                int previous = Parallelism.DegreeOfParallelism;
+                Parallelism.DegreeOfParallelism = t;
+                try
+                {
+                    var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
+                    var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t);
+                    io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
+                    return Program.ExitOk;
+                }
+                finally
+                {
+                    Parallelism.DegreeOfParallelism = previous;
+                }
+            });
+        });
+        return cmd;
+    }
+
+    internal sealed record Report(Session Session, double? NaiveMs, double? SimplifiedMs, double SimplifyMs, int Threads, int Iterations);
+
+    internal static Report Bench(CliIO io, Session s, string which, int iterations, int threads)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var simplified = Simplifier.Simplify(s.Graph).After;
+        double simplifyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        var cot = Runner.Cotangent(s.Graph);
+        double? naive = which is "naive" or "both" ? Time(io, "naive", s.Graph, s.Values, cot, iterations) : null;
+        double? simp = which is "simplified" or "both" ? Time(io, "simplified", simplified, s.Values, cot, iterations) : null;
+        return new Report(s, naive, simp, simplifyMs, threads, iterations);
+    }
+
+    private static double Time(CliIO io, string label, Graph g, IReadOnlyDictionary<string, Tensor> values, Tensor? cot, int iterations)
+    {
+        var tape = new Tape(g);
+        var (report, clear) = Runner.Progress(io, $"bench {label}:", iterations);
+        try
+        {
+            tape.Run(values, cot);   // warm-up
+            return Runner.MedianMs(tape, values, cot, iterations, report);
+        }
+        finally
+        {
+            clear();
+        }
+    }
+
+    internal static string ToText(Report r)
+    {
+        List<string[]> rows =
+        [
+            ["program", r.Session.Source.Display],
+            ["inputs", r.Session.InputsDescription],
+            ["threads", r.Threads.ToString()],
+            ["iterations", $"{r.Iterations} (after 1 warm-up)"],
+        ];
+        var lines = Format.Table(rows).ToList();
+        lines.Add("");
+        List<string[]> times = [["", "median ms (forward+backward)"]];
+        if (r.NaiveMs is double n) times.Add(["naive", Format.Ms(n)]);
+        if (r.SimplifiedMs is double m) times.Add(["simplified", Format.Ms(m)]);
+        if (r.NaiveMs is double a && r.SimplifiedMs is double b && b > 0)
+            times.Add(["speed-up", (a / b).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) + "x"]);
+        times.Add(["simplify", Format.Ms(r.SimplifyMs) + " (once, not included above)"]);
+        lines.AddRange(Format.Table(times));
+        return string.Join("\n", lines);
+    }
+
+    internal static string ToJson(Report r) => Json.Write(w =>
+    {
+        w.WriteStartObject();
+        if (r.NaiveMs is double n)
+        {
+            w.WriteStartObject("naive");
+            Json.Number(w, "medianMs", Math.Round(n, 6));
+            w.WriteEndObject();
+        }
+        if (r.SimplifiedMs is double m)
+        {
+            w.WriteStartObject("simplified");
+            Json.Number(w, "medianMs", Math.Round(m, 6));
+            w.WriteEndObject();
+        }
+        Json.Number(w, "simplifyMs", Math.Round(r.SimplifyMs, 6));
+        w.WriteNumber("threads", r.Threads);
+        w.WriteNumber("iterations", r.Iterations);
+        w.WriteEndObject();
+    });
+}

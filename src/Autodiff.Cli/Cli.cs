@@ -1,0 +1,123 @@
+using System.CommandLine;
+using System.Text.Json;
+using Autodiff.Text;
+
+namespace Autodiff.Cli;
+
+/// <summary>The streams a run uses, and whether a progress indicator may be drawn on <see cref="Err"/>.</summary>
+internal sealed record CliIO(TextReader In, TextWriter Out, TextWriter Err, bool Progress);
+
+/// <summary>A user error whose message is printed as is (it already names the file); exit code 2.</summary>
+internal sealed class CliException(string message) : Exception(message);
+
+/// <summary>A program read from a file or standard input.</summary>
+/// <param name="Display">The name used in messages: the path, or <c>&lt;stdin&gt;</c> for <c>-</c>.</param>
+/// <param name="Text">The program text.</param>
+internal sealed record ProgramSource(string Display, string Text)
+{
+    /// <summary>Reads <paramref name="file"/>, or standard input when it is <c>-</c>.</summary>
+    public static ProgramSource Load(string file, TextReader stdin) =>
+        file == "-" ? new(Cli.StdinName, stdin.ReadToEnd()) : new(file, Cli.ReadFile(file, "program"));
+
+    /// <summary>Parses the program (a <see cref="ParseException"/> propagates to <see cref="Cli.Guard"/>).</summary>
+    public Graph Parse() => Parser.Parse(Text);
+}
+
+/// <summary>Options and error handling shared by the verbs.</summary>
+internal static class Cli
+{
+    /// <summary>Name used in messages for standard input.</summary>
+    public const string StdinName = "<stdin>";
+
+    public static Argument<string> FileArgument() => new("FILE")
+    {
+        Description = "The program in the expression language, or - to read it from standard input.",
+    };
+
+    public static Option<bool> JsonOption() => new("--json")
+    {
+        Description = "Write one JSON object to standard output instead of text.",
+    };
+
+    public static Option<int> SeedOption() => new("--seed")
+    {
+        Description = "Seed of the generated inputs.",
+        HelpName = "S",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public static Option<double> ScaleOption() => new("--scale")
+    {
+        Description = "Standard deviation of the generated float inputs (normal, mean 0).",
+        HelpName = "K",
+        DefaultValueFactory = _ => 1.0,
+    };
+
+    public static Option<string?> InputsOption() => new("--inputs")
+    {
+        Description = "A JSON object from input name to a number or nested arrays; inputs it leaves out are generated from --seed and --scale. - reads it from standard input.",
+        HelpName = "VALUES.json",
+    };
+
+    public static Option<string[]> WrtOption() => new("--wrt")
+    {
+        Description = "Inputs to differentiate (default: every float input). Repeat the option or list several names.",
+        AllowMultipleArgumentsPerToken = true,
+        HelpName = "NAME",
+    };
+
+    /// <summary>Reads a file named on the command line, turning the usual failures into user errors.</summary>
+    public static string ReadFile(string path, string what)
+    {
+        if (Directory.Exists(path)) throw new CliException($"{path}: is a directory, not a {what} file");
+        if (!File.Exists(path)) throw new CliException($"{path}: no such {what} file");
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"{path}: cannot read the {what} file: {e.Message}");
+        }
+    }
+
+    /// <summary>The name used in messages for a FILE argument.</summary>
+    public static string Display(string file) => file == "-" ? StdinName : file;
+
+    /// <summary>Runs a verb, mapping user errors to exit code 2 with a one-line message and anything else to exit code 70.</summary>
+    public static int Guard(CliIO io, string file, Func<int> body)
+    {
+        string display = Display(file);
+        try
+        {
+            return body();
+        }
+        catch (CliException e)
+        {
+            io.Err.WriteLine(e.Message);
+        }
+        catch (ParseException e)
+        {
+            // The message starts with "line:col: ".
+            io.Err.WriteLine($"{display}:{e.Message}");
+        }
+        catch (AutodiffException e)
+        {
+            io.Err.WriteLine($"{display}: {e.Message}");
+        }
+        catch (JsonException e)
+        {
+            io.Err.WriteLine($"{display}: invalid JSON: {e.Message}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            io.Err.WriteLine($"{display}: {e.Message}");
+        }
+        catch (Exception e)
+        {
+            io.Err.WriteLine($"internal error: {e.Message}");
+            return Program.ExitInternalError;
+        }
+        return Program.ExitUserError;
+    }
+}

@@ -1,0 +1,67 @@
+using System.CommandLine;
+using Autodiff.Rewrite;
+using Autodiff.Text;
+
+namespace Autodiff.Cli;
+
+/// <summary><c>autodiff grad FILE [--wrt NAME...]</c>: the backward graphs of the naive and the simplified program.</summary>
+internal static class GradCommand
+{
+    public static Command Create(CliIO io)
+    {
+        var file = Cli.FileArgument();
+        var wrt = Cli.WrtOption();
+        var inputs = Cli.InputsOption();
+        inputs.Description = "Accepted for symmetry with the other verbs: the file is checked against the declarations, but the backward graph does not depend on values.";
+        var cmd = new Command("grad", "Print the backward graph (grad_<input> = ...) of the naive and of the simplified program in the expression language.")
+        {
+            file, wrt, inputs,
+        };
+        cmd.SetAction(pr =>
+        {
+            string path = pr.GetValue(file)!;
+            return Cli.Guard(io, path, () =>
+            {
+                var s = Session.Open(io, path, pr.GetValue(inputs), 0, 1);
+                var names = Targets(s.Graph, pr.GetValue(wrt));
+                var simplified = Simplifier.Simplify(s.Graph).After;
+                var w = new StringWriter { NewLine = "\n" };
+                if (s.Graph.Output.Shape.Size != 1)
+                    w.WriteLine($"# the output is {s.Graph.Output.DType.Name()}{s.Graph.Output.Shape}, not a scalar: the backward graphs are seeded with a cotangent of ones");
+                w.WriteLine("# naive backward graph");
+                w.WriteLine(Backward(s.Graph, names));
+                w.WriteLine();
+                w.WriteLine("# simplified backward graph");
+                w.Write(Backward(simplified, names));
+                io.Out.WriteLine(w.ToString());
+                return Program.ExitOk;
+            });
+        });
+        return cmd;
+    }
+
+    /// <summary>The inputs to differentiate: the named ones (checked), or every float input.</summary>
+    internal static string[] Targets(Graph graph, string[]? wrt)
+    {
+        if (wrt is null || wrt.Length == 0)
+            return graph.Inputs.Where(i => i.DType.IsFloat()).Select(i => ((InputOp)i.Op).InputName).ToArray();
+        foreach (var name in wrt)
+        {
+            var node = graph.Input(name);   // throws, listing the inputs, for an unknown name
+            if (!node.DType.IsFloat())
+                throw new AutodiffException($"--wrt {name}: input '{name}' is {node.DType.Name()}{node.Shape}, not a float type, so it has no gradient");
+        }
+        return wrt.Distinct(StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>The backward graph printed as a program with one result <c>grad_NAME</c> per target.</summary>
+    internal static string Backward(Graph graph, string[] wrt)
+    {
+        if (wrt.Length == 0) return "# (no float inputs: nothing to differentiate)";
+        var output = graph.Output;
+        Expr? seed = output.Shape.Size == 1 ? (Expr?)null : output.Expr.Const(1).BroadcastTo(output.Shape.ToArray());
+        var grads = SymbolicGradient.Of(graph, wrt, seed);
+        var results = wrt.Select(n => ($"grad_{n}", grads[n].Node)).ToList();
+        return Printer.PrintAssignments(graph.Inputs, results, graph.Names);
+    }
+}

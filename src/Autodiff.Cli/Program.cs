@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+
+namespace Autodiff.Cli;
+
+/// <summary>Entry point: builds the command tree and runs it against the given streams, so tests can run the tool in-process.</summary>
+internal static class Program
+{
+    /// <summary>Success.</summary>
+    internal const int ExitOk = 0;
+
+    /// <summary>A user error: unreadable file, parse error, shape or type error, bad inputs file.</summary>
+    internal const int ExitUserError = 2;
+
+    /// <summary>A bug in the tool or the library (sysexits' EX_SOFTWARE).</summary>
+    internal const int ExitInternalError = 70;
+
+    public static int Main(string[] args) =>
+        Run(args, Console.In, Console.Out, Console.Error);
+
+    /// <summary>Runs the tool. Usage errors (unknown verb or option) are reported by System.CommandLine with help and its
+    /// exit code (1); user errors exit 2; bugs exit 70.</summary>
+    internal static int Run(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr)
+    {
+        // A progress indicator only makes sense on a terminal: never when stderr is not the console or is redirected.
+        bool progress = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        var io = new CliIO(stdin, stdout, stderr, progress);
+        // A plain command named "autodiff" rather than RootCommand, whose name would come from the executable's
+        // (Autodiff.Cli, or testhost in tests); so it gets --help and --version explicitly.
+        var root = new Command("autodiff", "Simplify, differentiate, compare and benchmark programs of the Autodiff expression language.")
+        {
+            new HelpOption(),
+            new VersionOption(),
+            SimplifyCommand.Create(io),
+            CompareCommand.Create(io),
+            GradCommand.Create(io),
+            BenchCommand.Create(io),
+            EvalCommand.Create(io),
+        };
+        try
+        {
+            var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+            return root.Parse(args).Invoke(config);
+        }
+        catch (Exception e)
+        {
+            // The verbs catch their own errors; this is a last resort for failures inside System.CommandLine itself.
+            stderr.WriteLine($"internal error: {e.Message}");
+            return ExitInternalError;
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using Autodiff.Rewrite;
+using Autodiff.Text;
+
+namespace Autodiff.Cli;
+
+/// <summary><c>autodiff simplify FILE [--json]</c>: the simplified program with the rewrites and near misses.</summary>
+internal static class SimplifyCommand
+{
+    public static Command Create(CliIO io)
+    {
+        var file = Cli.FileArgument();
+        var json = Cli.JsonOption();
+        var cmd = new Command("simplify", "Print the program before and after simplification, the rewrites applied and the near misses.")
+        {
+            file,
+            json,
+        };
+        cmd.SetAction(pr =>
+        {
+            string path = pr.GetValue(file)!;
+            return Cli.Guard(io, path, () =>
+            {
+                var graph = ProgramSource.Load(path, io.In).Parse();
+                var result = Simplifier.Simplify(graph);
+                io.Out.WriteLine(pr.GetValue(json) ? ToJson(result) : ToText(result));
+                return Program.ExitOk;
+            });
+        });
+        return cmd;
+    }
+
+    /// <summary>The deterministic text report (no timings).</summary>
+    internal static string ToText(SimplifyResult r)
+    {
+        var w = new StringWriter { NewLine = "\n" };
+        w.WriteLine("before:");
+        w.WriteLine(Printer.Print(r.Before).TrimEnd());
+        w.WriteLine();
+        w.WriteLine("after:");
+        w.WriteLine(Printer.Print(r.After).TrimEnd());
+        w.WriteLine();
+        w.WriteLine($"fused: {(r.Fused.Count == 0 ? "(none)" : string.Join(", ", r.Fused))}");
+        w.WriteLine();
+        w.WriteLine($"rewrites ({r.Rewrites.Count}):");
+        if (r.Rewrites.Count == 0) w.WriteLine("(none)");
+        foreach (var s in r.Rewrites) w.WriteLine($"[{s.Phase}] {s.Rule}: {s.Before}  =>  {s.After}");
+        w.WriteLine();
+        w.WriteLine($"near misses ({r.NearMisses.Count}):");
+        if (r.NearMisses.Count == 0) w.WriteLine("(none)");
+        foreach (var m in r.NearMisses) w.WriteLine($"{m.Rule} at {m.At}: {m.Reason}");
+        w.WriteLine();
+        w.Write($"stopped: {r.StopReasonText} after {r.Iterations} iteration{(r.Iterations == 1 ? "" : "s")}");
+        return w.ToString();
+    }
+
+    /// <summary>The JSON report.</summary>
+    internal static string ToJson(SimplifyResult r) => Json.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("before", Printer.Print(r.Before));
+        w.WriteString("after", Printer.Print(r.After));
+        w.WriteStartArray("fused");
+        foreach (var f in r.Fused) w.WriteStringValue(f);
+        w.WriteEndArray();
+        w.WriteStartArray("rewrites");
+        foreach (var s in r.Rewrites)
+        {
+            w.WriteStartObject();
+            w.WriteString("rule", s.Rule);
+            w.WriteString("phase", s.Phase);
+            w.WriteString("before", s.Before);
+            w.WriteString("after", s.After);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("nearMisses");
+        foreach (var m in r.NearMisses)
+        {
+            w.WriteStartObject();
+            w.WriteString("rule", m.Rule);
+            w.WriteString("at", m.At);
+            w.WriteString("reason", m.Reason);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteString("stopReason", r.StopReasonText);
+        w.WriteNumber("iterations", r.Iterations);
+        w.WriteEndObject();
+    });
+}

@@ -1,0 +1,151 @@
+using System.Text.Json;
+using static Autodiff.Cli.Tests.CliRunner;
+
+namespace Autodiff.Cli.Tests;
+
+/// <summary>What the verbs compute.</summary>
+public class BehaviourTests
+{
+    private static JsonElement Json(Result r)
+    {
+        Assert.True(r.Code == 0, r.ToString());
+        using var doc = JsonDocument.Parse(r.Out);
+        return doc.RootElement.Clone();
+    }
+
+    [Fact]
+    public void CompareAtLargeScaleBreaksTheNaiveGraphOnly()
+    {
+        var j = Json(Run("compare", Sample("softmax_ce_probs"), "--scale", "1000", "--json"));
+        Assert.True(j.GetProperty("naive").GetProperty("nonFinite").GetInt32() > 0, j.ToString());
+        Assert.Equal(0, j.GetProperty("simplified").GetProperty("nonFinite").GetInt32());
+        Assert.Equal(JsonValueKind.Number, j.GetProperty("simplified").GetProperty("value").ValueKind);
+        Assert.False(j.GetProperty("agree").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, j.GetProperty("maxAbsGradDiff").ValueKind);   // non-finite on one side only
+    }
+
+    [Fact]
+    public void CompareTextStatesTheCotangentForNonScalarOutputs()
+    {
+        var r = Run("compare", Sample("logsumexp_naive"));
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.Contains("cotangent of ones", r.Out);
+        Assert.Contains("value (sum)", r.Out);
+    }
+
+    [Fact]
+    public void CompareIsDeterministicForASeed()
+    {
+        var a = Json(Run("compare", Sample("mlp_classifier"), "--seed", "7", "--json"));
+        var b = Json(Run("compare", Sample("mlp_classifier"), "--seed", "7", "--json"));
+        var c = Json(Run("compare", Sample("mlp_classifier"), "--seed", "8", "--json"));
+        Assert.Equal(a.GetProperty("naive").GetProperty("value").GetDouble(), b.GetProperty("naive").GetProperty("value").GetDouble());
+        Assert.NotEqual(a.GetProperty("naive").GetProperty("value").GetDouble(), c.GetProperty("naive").GetProperty("value").GetDouble());
+    }
+
+    [Fact]
+    public void StdinProgramWorksForEveryVerb()
+    {
+        var text = File.ReadAllText(Sample("softmax_ce_probs"));
+        foreach (var args in new[] { new[] { "simplify", "-" }, ["compare", "-"], ["grad", "-"], ["bench", "-", "--iterations", "1"], ["eval", "-"] })
+        {
+            var r = RunWithStdin(text, args);
+            Assert.True(r.Code == 0, string.Join(" ", args) + "\n" + r);
+        }
+        var s = RunWithStdin(text, "simplify", "-");
+        Assert.Equal(Run("simplify", Sample("softmax_ce_probs")).Out, s.Out);
+    }
+
+    [Fact]
+    public void SimplifyFusesSoftmaxCrossEntropy()
+    {
+        var j = Json(Run("simplify", Sample("softmax_ce_probs"), "--json"));
+        Assert.Contains("softmax_cross_entropy", j.GetProperty("fused").EnumerateArray().Select(e => e.GetString()));
+        Assert.NotEmpty(j.GetProperty("rewrites").EnumerateArray());
+    }
+
+    [Fact]
+    public void SimplifyReportsNearMisses()
+    {
+        var j = Json(Run("simplify", Sample("near_miss_axis"), "--json"));
+        Assert.NotEmpty(j.GetProperty("nearMisses").EnumerateArray());
+    }
+
+    [Fact]
+    public void EvalReadsValuesFromJson()
+    {
+        using var f = new TempFile("""{"z": [1, 2.5, "NaN"], "w": 2}""", ".json");
+        using var p = new TempFile("input z: f64[3]\ninput w: f64[]\ny = sum(z * w)\n");
+        var j = Json(Run("eval", p.Path, "--inputs", f.Path, "--naive", "--json"));
+        Assert.Equal(JsonValueKind.Null, j.GetProperty("value").ValueKind);   // NaN is written as null
+        var gz = j.GetProperty("gradients").GetProperty("z").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        Assert.Equal([2.0, 2.0, 2.0], gz);
+        Assert.Equal(JsonValueKind.Null, j.GetProperty("gradients").GetProperty("w").ValueKind);
+
+        using var g = new TempFile("""{"z": [1, 2.5, 3], "w": 2}""", ".json");
+        var k = Json(Run("eval", p.Path, "--inputs", g.Path, "--json", "--wrt", "w"));
+        Assert.Equal(13.0, k.GetProperty("value").GetDouble());
+        Assert.Equal(6.5, k.GetProperty("gradients").GetProperty("w").GetDouble());
+        Assert.False(k.GetProperty("gradients").TryGetProperty("z", out _));
+    }
+
+    [Fact]
+    public void EvalInputsFromStdin()
+    {
+        using var p = new TempFile("input z: f32[2]\ny = sum(exp(z))\n");
+        var j = Json(RunWithStdin("""{"z": [0, 0]}""", "eval", p.Path, "--inputs", "-", "--json"));
+        Assert.Equal(2.0, j.GetProperty("value").GetDouble());
+    }
+
+    [Fact]
+    public void EvalFillsMissingInputsFromTheSeed()
+    {
+        var t = string.Join(", ", Enumerable.Range(0, 32).Select(i => i % 5));
+        using var f = new TempFile($$"""{"t": [{{t}}]}""", ".json");
+        var r = Run("eval", Sample("softmax_ce_index"), "--inputs", f.Path);
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.Contains("generated (seed 0, scale 1): z", r.Out);
+    }
+
+    [Fact]
+    public void GeneratedProbabilitiesSumToOne()
+    {
+        var graph = Autodiff.Text.Parser.Parse(File.ReadAllText(Sample("softmax_ce_probs")));
+        var values = Inputs.Generate(graph, 3, 1000);
+        var y = values["y"];
+        for (int row = 0; row < 64; row++)
+        {
+            double s = 0;
+            for (int c = 0; c < 10; c++)
+            {
+                Assert.True(y[row, c] > 0);
+                s += y[row, c];
+            }
+            Assert.Equal(1.0, s, 5);
+        }
+        var t = values["t"];
+        Assert.All(Enumerable.Range(0, 64), i => Assert.InRange(t[i], 0, 9));
+        Assert.Contains(Enumerable.Range(0, 64), i => Math.Abs(values["z"][i, 0]) > 10);   // scale 1000
+    }
+
+    [Fact]
+    public void GradShowsBothBackwardGraphs()
+    {
+        var r = Run("grad", Sample("softmax_ce_probs"), "--wrt", "z");
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.Contains("grad_z", r.Out);
+        Assert.DoesNotContain("grad_y", r.Out);
+        var simplified = r.Out[r.Out.IndexOf("# simplified backward graph", StringComparison.Ordinal)..];
+        Assert.Contains("softmax", simplified);
+    }
+
+    [Fact]
+    public void BenchRunsOnlyTheChosenGraph()
+    {
+        var j = Json(Run("bench", Sample("logistic"), "--graph", "naive", "--iterations", "2", "--threads", "1", "--json"));
+        Assert.True(j.TryGetProperty("naive", out _));
+        Assert.False(j.TryGetProperty("simplified", out _));
+        Assert.Equal(1, j.GetProperty("threads").GetInt32());
+        Assert.False(string.IsNullOrEmpty(Run("bench", Sample("logistic"), "--iterations", "1").Out));
+    }
+}
