@@ -7,10 +7,15 @@ public sealed class GraphBuilder
 {
     private readonly Dictionary<Key, Node> _table = new();
     private readonly List<Node> _inputs = new();
+    private readonly Dictionary<string, Node> _inputsByName = new();
     private readonly Lock _lock = new();
 
     /// <summary>Number of distinct nodes built so far.</summary>
     public int NodeCount { get { lock (_lock) return _table.Count; } }
+
+    /// <summary>The element type of the first declared float input (f32 when there is none): the type a bare number
+    /// literal takes in the expression language.</summary>
+    public DType DefaultFloat { get; private set; } = DType.F32;
 
     /// <summary>The declared inputs, in declaration order.</summary>
     public IReadOnlyList<Node> Inputs { get { lock (_lock) return _inputs.ToArray(); } }
@@ -48,12 +53,17 @@ public sealed class GraphBuilder
         lock (_lock)
         {
             if (_table.TryGetValue(key, out var found)) return found;
-            if (op is InputOp io && _inputs.FirstOrDefault(i => ((InputOp)i.Op).InputName == io.InputName) is { } clash)
+            if (op is InputOp io && _inputsByName.TryGetValue(io.InputName, out var clash))
                 throw new AutodiffException($"input: '{io.InputName}' is already declared as {clash.DType.Name()}{clash.Shape}");
             var (shape, dtype) = op.Infer(inputs);
             var node = new Node(this, op, (Node[])inputs.Clone(), shape, dtype, _table.Count);
             _table.Add(key, node);
-            if (op is InputOp) _inputs.Add(node);
+            if (op is InputOp added)
+            {
+                if (dtype.IsFloat() && !_inputs.Any(i => i.DType.IsFloat())) DefaultFloat = dtype;
+                _inputs.Add(node);
+                _inputsByName.Add(added.InputName, node);
+            }
             return node;
         }
     }

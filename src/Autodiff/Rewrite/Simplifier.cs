@@ -19,11 +19,33 @@ public enum StopReason
     NodeLimit,
 }
 
-/// <summary>One rewrite: the rule, its phase, and the subgraph before and after in the expression language.</summary>
-public sealed record RewriteStep(string Rule, string Phase, string Before, string After);
+/// <summary>One rewrite: the rule, its phase, and the subgraph before and after (as nodes, and printed in the expression
+/// language on first use, so simplifying a large graph does not pay for printing its trace).</summary>
+public sealed record RewriteStep(string Rule, string Phase, Node BeforeNode, Node AfterNode)
+{
+    private string? _before, _after;
+
+    /// <summary>The replaced subgraph as one expression.</summary>
+    public string Before => _before ??= Text.Printer.PrintExpression(BeforeNode);
+
+    /// <summary>The replacement as one expression.</summary>
+    public string After => _after ??= Text.Printer.PrintExpression(AfterNode);
+}
 
 /// <summary>A rule whose pattern matched structurally but whose precondition failed, with the reason.</summary>
-public sealed record NearMiss(string Rule, string At, string Reason);
+public sealed record NearMiss(string Rule, Node AtNode, string Reason)
+{
+    private string? _at;
+
+    /// <summary>The node where the pattern matched, as one expression.</summary>
+    public string At => _at ??= Text.Printer.PrintExpression(AtNode);
+
+    /// <summary>Equality by rule, node and reason (the printed form is derived).</summary>
+    public bool Equals(NearMiss? other) => other is not null && Rule == other.Rule && ReferenceEquals(AtNode, other.AtNode) && Reason == other.Reason;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Rule, AtNode.Id, Reason);
+}
 
 /// <summary>The outcome of <see cref="Simplifier.Simplify"/>: the new graph (the input graph is unchanged and still usable),
 /// the trace of rewrites, the near misses, and why it stopped.</summary>
@@ -136,14 +158,14 @@ public static class Simplifier
                     var reason = rule.Precondition(match) ?? Shared(match, newUses);
                     if (reason is not null)
                     {
-                        misses.Add((cur, new NearMiss(rule.Name, Text.Printer.PrintExpression(cur), reason)));
+                        misses.Add((cur, new NearMiss(rule.Name, cur, reason)));
                         continue;
                     }
                     var rep = rule.Build(match);
                     if (ReferenceEquals(rep, cur)) continue;
                     if (rep.Shape != cur.Shape || rep.DType != cur.DType)
                         throw new UnreachableException($"rule {rule.Name} replaced {cur} by {rep}: a rewrite must keep shape and element type");
-                    steps.Add(new RewriteStep(rule.Name, phase.Name, Text.Printer.PrintExpression(cur), Text.Printer.PrintExpression(rep)));
+                    steps.Add(new RewriteStep(rule.Name, phase.Name, cur, rep));
                     newUses[rep] = newUses.GetValueOrDefault(rep) + newUses[cur];
                     replacement = rep;
                     break;
