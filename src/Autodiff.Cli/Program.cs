@@ -36,6 +36,7 @@ internal static class Program
             GradCommand.Create(io),
             BenchCommand.Create(io),
             EvalCommand.Create(io),
+            ExportCommand.Create(io),
         };
         try
         {

@@ -1,29 +1,39 @@
 using System.CommandLine;
+using Autodiff.Interop;
 using Autodiff.Rewrite;
 using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff simplify FILE [--json]</c>: the simplified program with the rewrites and near misses.</summary>
+/// <summary><c>autodiff simplify FILE [--json | --dot | --mermaid]</c>: the simplified program with the rewrites and near misses,
+/// or the graphs before and after as a picture.</summary>
 internal static class SimplifyCommand
 {
     public static Command Create(CliIO io)
     {
         var file = Cli.FileArgument();
         var json = Cli.JsonOption();
+        var dot = new Option<bool>("--dot") { Description = "Print the graphs before and after as one Graphviz DOT document instead." };
+        var mermaid = new Option<bool>("--mermaid") { Description = "Print the graphs before and after as one Mermaid flowchart instead." };
         var cmd = new Command("simplify", "Print the program before and after simplification, the rewrites applied and the near misses.")
         {
             file,
             json,
+            dot,
+            mermaid,
         };
         cmd.SetAction(pr =>
         {
             string path = pr.GetValue(file)!;
             return Cli.Guard(io, path, () =>
             {
+                if (new[] { pr.GetValue(json), pr.GetValue(dot), pr.GetValue(mermaid) }.Count(b => b) > 1)
+                    throw new CliException("--json, --dot and --mermaid are alternatives: give at most one");
                 var graph = ProgramSource.Load(path, io.In).Parse();
                 var result = Simplifier.Simplify(graph);
-                io.Out.WriteLine(pr.GetValue(json) ? ToJson(result) : ToText(result));
+                if (pr.GetValue(dot)) io.Out.Write(GraphPicture.ToDot(result));
+                else if (pr.GetValue(mermaid)) io.Out.Write(GraphPicture.ToMermaid(result));
+                else io.Out.WriteLine(pr.GetValue(json) ? ToJson(result) : ToText(result));
                 return Program.ExitOk;
             });
         });

@@ -1,12 +1,26 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 
 namespace Autodiff.Kernels;
 
-/// <summary>Splits kernel work into contiguous chunks and runs them on the thread pool.</summary>
+/// <summary>Work over a range of items that <see cref="Parallelism.For{TBody}(int, long, ref TBody)"/> can split across
+/// threads without allocating (the body is a struct copied into a reused job).</summary>
+public interface IRangeBody
+{
+    /// <summary>Processes the items in [start, end).</summary>
+    void Run(int start, int end);
+}
+
+/// <summary>Splits kernel work into contiguous chunks and runs them on the calling thread and a set of persistent worker
+/// threads (created on first use, at most <see cref="DegreeOfParallelism"/> − 1 of them; they spin briefly after a job and
+/// then sleep). A kernel called from inside a chunk, or while another thread is dispatching, runs on its own thread.</summary>
 public static class Parallelism
 {
     /// <summary>Total work (roughly, elements touched) below which <see cref="For(int, long, Action{int, int})"/> runs serially.</summary>
     public const long DefaultThreshold = 32768;
+
+    /// <summary>Chunks per thread of <see cref="For{TBody}(int, long, ref TBody)"/>, taken dynamically for load balance.</summary>
+    private const int BlocksPerThread = 4;
 
     private static int degree = Environment.ProcessorCount;
 
@@ -59,14 +73,269 @@ public static class Parallelism
             return;
         }
 
+        Pool.Run(new ActionJob(body), count, chunks, chunks);
+    }
+
+    /// <summary>
+    /// Calls <paramref name="body"/>.Run(start, end) over contiguous blocks covering [0, <paramref name="count"/>): once
+    /// with (0, count) when the total work is below <see cref="DefaultThreshold"/> or <see cref="DegreeOfParallelism"/> is
+    /// 1, otherwise over a few blocks per thread that the calling thread and the workers take in turn. Allocates nothing
+    /// in the steady state. Exceptions propagate as in <see cref="For(int, long, Action{int, int})"/>.
+    /// </summary>
+    /// <param name="count">Number of items.</param>
+    /// <param name="workPerItem">Approximate work of one item, in elements.</param>
+    /// <param name="body">The work; each block runs on a copy of it.</param>
+    public static void For<TBody>(int count, long workPerItem, ref TBody body)
+        where TBody : struct, IRangeBody
+    {
+        if (count <= 0)
+        {
+            return;
+        }
+
+        int threads = DegreeOfParallelism;
+        long total = count * Math.Max(workPerItem, 1);
+        if (threads == 1 || count == 1 || total < DefaultThreshold)
+        {
+            body.Run(0, count);
+            return;
+        }
+
+        int blocks = (int)Math.Min(count, Math.Min((long)threads * BlocksPerThread, Math.Max(threads, total / DefaultThreshold)));
+        var job = StructJob<TBody>.Rent();
+        job.Body = body;
         try
         {
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, i =>
-                body((int)((long)count * i / chunks), (int)((long)count * (i + 1) / chunks)));
+            Pool.Run(job, count, blocks, threads);
         }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        finally
         {
-            ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+            StructJob<TBody>.Return(job);
+        }
+    }
+
+    /// <summary>A unit of parallel work: chunk i of <see cref="Chunks"/> covers items [Count·i/Chunks, Count·(i+1)/Chunks).</summary>
+    private abstract class Job
+    {
+        public int Count;
+        public int Chunks;
+        public int Next;
+        public int Completed;
+        public List<Exception>? Errors;
+
+        public abstract void Run(int start, int end);
+
+        /// <summary>Takes and runs chunks until none is left.</summary>
+        public void Participate(ManualResetEventSlim done)
+        {
+            while (true)
+            {
+                int i = Interlocked.Increment(ref Next) - 1;
+                if (i >= Chunks)
+                {
+                    return;
+                }
+
+                try
+                {
+                    Run((int)((long)Count * i / Chunks), (int)((long)Count * (i + 1) / Chunks));
+                }
+                catch (Exception e)
+                {
+                    lock (this)
+                    {
+                        (Errors ??= []).Add(e);
+                    }
+                }
+
+                if (Interlocked.Increment(ref Completed) == Chunks)
+                {
+                    done.Set();
+                }
+            }
+        }
+    }
+
+    private sealed class ActionJob(Action<int, int> body) : Job
+    {
+        public override void Run(int start, int end) => body(start, end);
+    }
+
+    private sealed class StructJob<TBody> : Job
+        where TBody : struct, IRangeBody
+    {
+        [ThreadStatic]
+        private static StructJob<TBody>? cached;
+
+        public TBody Body;
+
+        public static StructJob<TBody> Rent()
+        {
+            var job = cached ?? new StructJob<TBody>();
+            cached = null;
+            return job;
+        }
+
+        public static void Return(StructJob<TBody> job)
+        {
+            job.Body = default;
+            cached = job;
+        }
+
+        public override void Run(int start, int end)
+        {
+            var body = Body;
+            body.Run(start, end);
+        }
+    }
+
+    /// <summary>The persistent workers. One job at a time: a thread that finds the pool busy (or is itself running a
+    /// chunk) runs its work serially.</summary>
+    private static class Pool
+    {
+        private const long SpinMicroseconds = 200;   // how long a worker spins for the next job before sleeping
+
+        private static readonly Lock Gate = new();
+        private static readonly ManualResetEventSlim Done = new(false, 100);
+        private static readonly List<Worker> Workers = [];
+        private static Job? current;
+        private static int generation;
+        private static int active;
+
+        [ThreadStatic]
+        private static bool inside;
+
+        public static void Run(Job job, int count, int chunks, int threads)
+        {
+            job.Count = count;
+            job.Chunks = chunks;
+            job.Completed = 0;
+            job.Errors = null;
+            if (inside || !Gate.TryEnter())
+            {
+                RunSerially(job);
+                return;
+            }
+
+            try
+            {
+                inside = true;
+                int helpers = Math.Min(threads, chunks) - 1;
+                while (Workers.Count < helpers)
+                {
+                    Workers.Add(new Worker(Workers.Count));
+                }
+
+                Done.Reset();
+                Volatile.Write(ref active, helpers);
+                Volatile.Write(ref current, job);
+                Volatile.Write(ref job.Next, 0);
+                Interlocked.Increment(ref generation);
+                for (int w = 0; w < helpers; w++)
+                {
+                    Workers[w].Wake();
+                }
+
+                job.Participate(Done);
+                while (Volatile.Read(ref job.Completed) < chunks)
+                {
+                    Done.Wait();
+                    Done.Reset();
+                }
+
+                Volatile.Write(ref current, null);
+            }
+            finally
+            {
+                inside = false;
+                Gate.Exit();
+            }
+
+            Rethrow(job);
+        }
+
+        /// <summary>Runs the chunks one after the other on this thread (the same ranges as in parallel).</summary>
+        private static void RunSerially(Job job)
+        {
+            job.Next = job.Chunks;
+            for (int i = 0; i < job.Chunks; i++)
+            {
+                job.Run((int)((long)job.Count * i / job.Chunks), (int)((long)job.Count * (i + 1) / job.Chunks));
+            }
+        }
+
+        private static void Rethrow(Job job)
+        {
+            if (job.Errors is not { } errors)
+            {
+                return;
+            }
+
+            if (errors.Count == 1)
+            {
+                ExceptionDispatchInfo.Throw(errors[0]);
+            }
+
+            throw new AggregateException(errors);
+        }
+
+        private sealed class Worker
+        {
+            private readonly int _index;
+            private readonly SemaphoreSlim _wake = new(0);
+            private int _sleeping;
+
+            public Worker(int index)
+            {
+                _index = index;
+                new Thread(Loop) { IsBackground = true, Name = $"Autodiff worker {index + 1}" }.Start();
+            }
+
+            /// <summary>Wakes the worker if it is sleeping (a spinning worker sees the new generation by itself).</summary>
+            public void Wake()
+            {
+                if (Interlocked.Exchange(ref _sleeping, 0) == 1)
+                {
+                    _wake.Release();
+                }
+            }
+
+            private void Loop()
+            {
+                inside = true;
+                int seen = Volatile.Read(ref generation);
+                while (true)
+                {
+                    long spinUntil = Stopwatch.GetTimestamp() + (Stopwatch.Frequency * SpinMicroseconds / 1_000_000);
+                    while (Volatile.Read(ref generation) == seen)
+                    {
+                        if (Stopwatch.GetTimestamp() < spinUntil)
+                        {
+                            Thread.SpinWait(20);
+                            continue;
+                        }
+
+                        Volatile.Write(ref _sleeping, 1);
+                        if (Volatile.Read(ref generation) != seen)
+                        {
+                            if (Interlocked.Exchange(ref _sleeping, 0) == 0)
+                            {
+                                _wake.Wait();   // the dispatcher already released a permit: consume it
+                            }
+
+                            break;
+                        }
+
+                        _wake.Wait();
+                    }
+
+                    seen = Volatile.Read(ref generation);
+                    if (_index < Volatile.Read(ref active) && Volatile.Read(ref current) is { } job)
+                    {
+                        job.Participate(Done);
+                    }
+                }
+            }
         }
     }
 }

@@ -7,11 +7,11 @@ namespace Autodiff.Kernels;
 /// <summary>
 /// Numerically stable log-sum-exp, softmax and log-softmax over contiguous rows of length n
 /// (the row maximum is subtracted before exponentiating; float rows accumulate their exponential sums in double).
+/// Finite rows take the vector passes of <see cref="SoftmaxCrossEntropy"/> (one read of the row for log-sum-exp and
+/// log-softmax statistics, exp written straight into the output for softmax); rows are split across cores in blocks.
 /// </summary>
 public static class Softmax
 {
-    private const int Chunk = 256;
-
     private enum Kind
     {
         LogSumExp,
@@ -72,86 +72,86 @@ public static class Softmax
 
         fixed (T* px = x, py = y)
         {
-            nint xx = (nint)px, xy = (nint)py;
-            int lx = x.Length, ly = y.Length;
-            Parallelism.For(rows, Math.Max(n, 1) * 4L, (s, e) =>
-                Rows(new ReadOnlySpan<T>((T*)xx, lx), n, new Span<T>((T*)xy, ly), kind, s, e));
+            var body = new Body<T> { X = px, Y = py, N = n, Rows = rows, Kind = kind };
+            Parallelism.For(rows, Math.Max(n, 1) * 4L, ref body);
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Rows<T>(ReadOnlySpan<T> x, int n, Span<T> y, Kind kind, int start, int end)
+    private unsafe struct Body<T> : IRangeBody
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Span<T> scratch = stackalloc T[Chunk];
-        for (int r = start; r < end; r++)
-        {
-            ReadOnlySpan<T> row = x.Slice(r * n, n);
-            T max = n == 0 ? T.NegativeInfinity : TensorPrimitives.Max(row);
-            if (kind == Kind.LogSumExp)
-            {
-                y[r] = T.IsFinite(max) ? T.CreateTruncating(double.CreateTruncating(max) + Math.Log(SumExp(row, max, scratch))) : max;
-                continue;
-            }
+        public T* X;
+        public T* Y;
+        public int N;
+        public int Rows;
+        public Kind Kind;
 
-            Span<T> yr = y.Slice(r * n, n);
-            if (T.IsNaN(max) || T.IsNegativeInfinity(max))
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int start, int end)
+        {
+            int n = N;
+            for (int r = start; r < end; r++)
             {
-                // NaN rows stay NaN; all -infinity rows give 0 (softmax) or -infinity (log-softmax).
-                yr.Fill(T.IsNaN(max) || kind == Kind.LogSoftmax ? max : T.Zero);
-            }
-            else if (T.IsPositiveInfinity(max))
-            {
-                int count = CountPositiveInfinity(row);
-                T share = kind == Kind.Softmax ? T.One / T.CreateTruncating(count) : -T.Log(T.CreateTruncating(count));
-                T rest = kind == Kind.Softmax ? T.Zero : T.NegativeInfinity;
-                for (int j = 0; j < n; j++)
+                T* row = X + ((nint)r * n);
+                if (Kind == Kind.LogSumExp)
                 {
-                    yr[j] = T.IsPositiveInfinity(row[j]) ? share : rest;
+                    var (m, s) = SoftmaxCrossEntropy.Stats(row, n, r + 1 < Rows ? row + n : null);
+                    Y[r] = T.CreateTruncating(double.CreateTruncating(m) + Math.Log(s));
+                    continue;
                 }
-            }
-            else if (kind == Kind.Softmax)
-            {
-                TensorPrimitives.Subtract(row, max, yr);
-                TensorPrimitives.Exp(yr, yr);
-                TensorPrimitives.Divide(yr, T.CreateTruncating(SumInDouble(yr)), yr);
-            }
-            else
-            {
-                T logSum = T.CreateTruncating(Math.Log(SumExp(row, max, scratch)));
-                TensorPrimitives.Subtract(row, max, yr);
-                TensorPrimitives.Subtract(yr, logSum, yr);
+
+                var yr = new Span<T>(Y + ((nint)r * n), n);
+                T max = SoftmaxCrossEntropy.Fast.Max(row, n);
+                if (T.IsFinite(max))
+                {
+                    if (Kind == Kind.Softmax)
+                    {
+                        double sum = SoftmaxCrossEntropy.Fast.ExpStore(row, n, max, Y + ((nint)r * n), r + 1 < Rows ? row + n : null);
+                        if (double.IsFinite(sum))
+                        {
+                            TensorPrimitives.Multiply(yr, T.CreateTruncating(1 / sum), yr);
+                            continue;
+                        }
+
+                        yr.Fill(T.NaN);   // the row has a NaN (which the vector max may not see)
+                        continue;
+                    }
+
+                    double s = SoftmaxCrossEntropy.Fast.SumExp(row, n, max, null);
+                    if (double.IsFinite(s))
+                    {
+                        T logSum = T.CreateTruncating(Math.Log(s));
+                        var xr = new ReadOnlySpan<T>(row, n);
+                        TensorPrimitives.Subtract(xr, max, yr);
+                        TensorPrimitives.Subtract(yr, logSum, yr);
+                        continue;
+                    }
+                }
+
+                NonFinite(new ReadOnlySpan<T>(row, n), yr, Kind);
             }
         }
     }
 
-    /// <summary>Sum over j of exp(x[j] - shift), accumulated in double over chunks of <see cref="Chunk"/>.</summary>
-    private static double SumExp<T>(ReadOnlySpan<T> x, T shift, Span<T> scratch)
+    /// <summary>A row with NaN or ±inf: NaN rows stay NaN; all −inf rows give 0 (softmax) or −inf (log-softmax); +inf
+    /// entries share the probability.</summary>
+    private static void NonFinite<T>(ReadOnlySpan<T> row, Span<T> yr, Kind kind)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        double sum = 0;
-        for (int i = 0; i < x.Length; i += Chunk)
+        T max = row.Length == 0 ? T.NegativeInfinity : TensorPrimitives.Max(row);
+        if (T.IsNaN(max) || T.IsNegativeInfinity(max))
         {
-            ReadOnlySpan<T> part = x.Slice(i, Math.Min(Chunk, x.Length - i));
-            Span<T> tmp = scratch[..part.Length];
-            TensorPrimitives.Subtract(part, shift, tmp);
-            TensorPrimitives.Exp(tmp, tmp);
-            sum += double.CreateTruncating(TensorPrimitives.Sum(tmp));
+            yr.Fill(T.IsNaN(max) || kind == Kind.LogSoftmax ? max : T.Zero);
+            return;
         }
 
-        return sum;
-    }
-
-    private static double SumInDouble<T>(ReadOnlySpan<T> x)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        double sum = 0;
-        for (int i = 0; i < x.Length; i += Chunk)
+        int count = CountPositiveInfinity(row);
+        T share = kind == Kind.Softmax ? T.One / T.CreateTruncating(count) : -T.Log(T.CreateTruncating(count));
+        T rest = kind == Kind.Softmax ? T.Zero : T.NegativeInfinity;
+        for (int j = 0; j < row.Length; j++)
         {
-            sum += double.CreateTruncating(TensorPrimitives.Sum(x.Slice(i, Math.Min(Chunk, x.Length - i))));
+            yr[j] = T.IsPositiveInfinity(row[j]) ? share : rest;
         }
-
-        return sum;
     }
 
     private static int CountPositiveInfinity<T>(ReadOnlySpan<T> row)

@@ -25,6 +25,12 @@ public abstract record BinaryOp : Op
     protected override void Forward<T>(OpContext c)
     {
         Tensor a = c.Inputs[0], b = c.Inputs[1];
+        if (RowForm.Of(a, b, c.Output, scalarA: true, scalarB: true) is { } form)
+        {
+            var body = new RowBlocks<T>(this, c, form, backward: false);
+            Kernels.Parallelism.For(form.Rows, form.N, ref body);
+            return;
+        }
         Broadcast.Binary(a.Span<T>(), a.Shape.ToArray(), b.Span<T>(), b.Shape.ToArray(), c.Output.Span<T>(), c.Output.Shape.ToArray(), Kind);
     }
 
@@ -38,6 +44,12 @@ public abstract record BinaryOp : Op
     {
         Tensor? ga = c.InputGrads[0], gb = c.InputGrads[1];
         if (ga is null && gb is null) return;
+        if (RowForm.Of(c.Inputs[0], c.Inputs[1], c.Output, scalarA: ga is null, scalarB: gb is null) is { } form)
+        {
+            var body = new RowBlocks<T>(this, c, form, backward: true);
+            Kernels.Parallelism.For(form.Rows, form.N, ref body);
+            return;
+        }
         int n = c.Output.Size;
         var shape = c.Output.Shape.ToArray();
         using var ea = Expanded<T>(c.Inputs[0], shape, n);
@@ -55,6 +67,115 @@ public abstract record BinaryOp : Op
         Broadcast.Expand<T>(x.Span<T>(), x.Shape.ToArray(), s.Span, shape);
         return s;
     }
+
+    /// <summary>How an operand spans the output viewed as rows of its last dimension: all of it, one value per row (its
+    /// shape is the output's with the last dimension 1), or one value.</summary>
+    private enum Span1 { Full, Row, Scalar }
+
+    /// <summary>The common broadcasts the kernels below handle without temporaries of the output's size (and without
+    /// allocating): the output as [Rows, N] and each operand full, per row, or scalar.</summary>
+    private readonly record struct RowForm(int Rows, int N, Span1 A, Span1 B)
+    {
+        /// <summary>The form of operands <paramref name="a"/> and <paramref name="b"/>, or null when another broadcast is
+        /// involved. A scalar is accepted only where allowed (not for an operand whose gradient is summed up), and not
+        /// next to a per-row operand.</summary>
+        public static RowForm? Of(Tensor a, Tensor b, Tensor y, bool scalarA, bool scalarB)
+        {
+            var s = y.Shape;
+            if (s.Rank == 0 || s.Size == 0) return null;
+            int n = s[^1];
+            Span1? Kind(Tensor x, bool scalar)
+            {
+                if (x.Shape == s) return Span1.Full;
+                if (x.Size == 1) return scalar ? Span1.Scalar : null;
+                if (x.Shape.Rank != s.Rank || x.Shape[^1] != 1) return null;
+                for (int i = 0; i < s.Rank - 1; i++) if (x.Shape[i] != s[i]) return null;
+                return Span1.Row;
+            }
+            if (Kind(a, scalarA) is not { } ka || Kind(b, scalarB) is not { } kb) return null;
+            if ((ka == Span1.Row && kb == Span1.Scalar) || (ka == Span1.Scalar && kb == Span1.Row)) return null;
+            return new RowForm(s.Size / n, n, ka, kb);
+        }
+    }
+
+    /// <summary>Forward or backward over blocks of whole rows, in sub-blocks of about <see cref="SubBlock"/> elements
+    /// whose temporaries (expanded operands, partials) come from the pool: the same arithmetic as the general path.</summary>
+    private readonly struct RowBlocks<T>(BinaryOp op, OpContext c, RowForm form, bool backward) : Kernels.IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            int n = form.N, step = Math.Max(1, SubBlock / n);
+            for (int r0 = start; r0 < end; r0 += step)
+            {
+                int r1 = Math.Min(end, r0 + step);
+                if (backward) Backward(r0, r1);
+                else Forward(r0, r1);
+            }
+        }
+
+        private void Forward(int r0, int r1)
+        {
+            int n = form.N, len = (r1 - r0) * n;
+            ReadOnlySpan<T> a = c.Inputs[0].Span<T>(), b = c.Inputs[1].Span<T>();
+            var y = c.Output.Span<T>().Slice(r0 * n, len);
+            var kind = op.Kind;
+            if (form.A != Span1.Row && form.B != Span1.Row)
+            {
+                if (form.A == Span1.Scalar) Broadcasting.Apply(kind, a[0], form.B == Span1.Scalar ? b : b.Slice(r0 * n, len), y);
+                else if (form.B == Span1.Scalar) Broadcasting.Apply(kind, a.Slice(r0 * n, len), b[0], y);
+                else Broadcasting.Apply(kind, a.Slice(r0 * n, len), b.Slice(r0 * n, len), y);
+                return;
+            }
+            for (int r = r0; r < r1; r++)
+            {
+                var yr = y.Slice((r - r0) * n, n);
+                if (form.A == Span1.Row) Broadcasting.Apply(kind, a[r], b.Slice(r * n, n), yr);
+                else Broadcasting.Apply(kind, a.Slice(r * n, n), b[r], yr);
+            }
+        }
+
+        private void Backward(int r0, int r1)
+        {
+            int n = form.N, len = (r1 - r0) * n;
+            Tensor? ga = c.InputGrads[0], gb = c.InputGrads[1];
+            using var ea = Operand(c.Inputs[0], form.A, r0, r1);
+            using var eb = Operand(c.Inputs[1], form.B, r0, r1);
+            using var ta = Scratch<T>.Rent(ga is null ? 0 : len);
+            using var tb = Scratch<T>.Rent(gb is null ? 0 : len);
+            ReadOnlySpan<T> av = form.A == Span1.Full ? c.Inputs[0].Span<T>().Slice(r0 * n, len) : ea.Span;
+            ReadOnlySpan<T> bv = form.B == Span1.Full ? c.Inputs[1].Span<T>().Slice(r0 * n, len) : eb.Span;
+            op.Partials<T>(av, bv, c.Output.Span<T>().Slice(r0 * n, len), c.GradOutput.Span<T>().Slice(r0 * n, len), ta.Span, tb.Span);
+            if (ga is not null) Reduce(ta.Span, ga.Span<T>(), form.A, r0, r1);
+            if (gb is not null) Reduce(tb.Span, gb.Span<T>(), form.B, r0, r1);
+        }
+
+        /// <summary>A row-broadcast operand expanded over rows [r0, r1) (nothing for a full one).</summary>
+        private Scratch<T> Operand(Tensor x, Span1 kind, int r0, int r1)
+        {
+            int n = form.N;
+            var e = Scratch<T>.Rent(kind == Span1.Full ? 0 : (r1 - r0) * n);
+            var v = x.Span<T>();
+            for (int r = r0; r < r1 && kind != Span1.Full; r++) e.Span.Slice((r - r0) * n, n).Fill(v[kind == Span1.Row ? r : 0]);
+            return e;
+        }
+
+        /// <summary>Adds partials of rows [r0, r1) into an operand's gradient: elementwise, or each row's sum.</summary>
+        private void Reduce(ReadOnlySpan<T> t, Span<T> g, Span1 kind, int r0, int r1)
+        {
+            int n = form.N;
+            if (kind == Span1.Full)
+            {
+                var d = g.Slice(r0 * n, t.Length);
+                TensorPrimitives.Add(d, t, d);
+                return;
+            }
+            for (int r = r0; r < r1; r++) g[r] += TensorPrimitives.Sum(t.Slice((r - r0) * n, n));
+        }
+    }
+
+    /// <summary>Elements per sub-block of <see cref="RowBlocks{T}"/>.</summary>
+    private const int SubBlock = 8192;
 
     /// <summary>Sums a gradient of the broadcast result shape down to <paramref name="shape"/> (symbolically).</summary>
     internal static Expr SumTo(Expr g, Shape shape)
@@ -132,7 +253,9 @@ public sealed record MulOp : BinaryOp
     protected override (Expr? A, Expr? B) Local(Expr a, Expr b, Expr y, Expr g) => (g * b, g * a);
 }
 
-/// <summary><c>a / b</c>.</summary>
+/// <summary><c>a / b</c>. The tape computes ∂/∂b as −(g / b)·y with y = a / b, which equals −g·a / b² but does not
+/// overflow b² (|b| above about 1e154 in f64, 1e19 in f32) when the true value is representable; the symbolic gradient
+/// prints the textbook form.</summary>
 public sealed record DivOp : BinaryOp
 {
     /// <inheritdoc/>
@@ -143,13 +266,14 @@ public sealed record DivOp : BinaryOp
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb)
     {
         if (!ga.IsEmpty) TensorPrimitives.Divide(g, b, ga);
-        if (!gb.IsEmpty) for (int i = 0; i < g.Length; i++) gb[i] = -(g[i] * a[i]) / (b[i] * b[i]);
+        if (!gb.IsEmpty) for (int i = 0; i < g.Length; i++) gb[i] = -(g[i] / b[i]) * y[i];
     }
     /// <inheritdoc/>
     protected override (Expr? A, Expr? B) Local(Expr a, Expr b, Expr y, Expr g) => (g / b, -(g * a) / b.Square());
 }
 
-/// <summary><c>maximum(a, b)</c> elementwise; at ties the gradient is split equally; NaN propagates.</summary>
+/// <summary><c>maximum(a, b)</c> elementwise; at ties the gradient is split equally; NaN propagates, and its gradient goes
+/// to the NaN operand (the symbolic gradient is NaN there instead).</summary>
 public sealed record MaximumOp : BinaryOp
 {
     /// <inheritdoc/>
@@ -160,13 +284,17 @@ public sealed record MaximumOp : BinaryOp
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb) =>
         Select(a, b, g, ga, gb, greaterWins: true);
 
+    /// <summary>Routes g to the operand that wins, half each at ties. A NaN operand wins (it is the result), so the other
+    /// operand, which the NaN result does not depend on, gets 0.</summary>
     internal static void Select<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb, bool greaterWins)
         where T : IFloatingPointIeee754<T>
     {
         T half = T.One / (T.One + T.One);
         for (int i = 0; i < g.Length; i++)
         {
-            T wa = a[i] == b[i] ? half : (a[i] > b[i]) == greaterWins ? T.One : T.Zero;
+            bool na = T.IsNaN(a[i]), nb = T.IsNaN(b[i]);
+            T wa = na || nb ? (na && nb ? half : na ? T.One : T.Zero)
+                : a[i] == b[i] ? half : (a[i] > b[i]) == greaterWins ? T.One : T.Zero;
             if (!ga.IsEmpty) ga[i] = g[i] * wa;
             if (!gb.IsEmpty) gb[i] = g[i] * (T.One - wa);
         }
@@ -180,7 +308,8 @@ public sealed record MaximumOp : BinaryOp
     }
 }
 
-/// <summary><c>minimum(a, b)</c> elementwise; at ties the gradient is split equally; NaN propagates.</summary>
+/// <summary><c>minimum(a, b)</c> elementwise; at ties the gradient is split equally; NaN propagates, and its gradient goes
+/// to the NaN operand (the symbolic gradient is NaN there instead).</summary>
 public sealed record MinimumOp : BinaryOp
 {
     /// <inheritdoc/>
@@ -217,6 +346,55 @@ public sealed record PowOp : BinaryOp
     /// <inheritdoc/>
     protected override (Expr? A, Expr? B) Local(Expr a, Expr b, Expr y, Expr g) =>
         (g * b * a.Pow(b - 1), g * y * a.Log());
+}
+
+/// <summary>The elementwise kernels of <see cref="BinaryKind"/> on a span and a span or a scalar.</summary>
+internal static class Broadcasting
+{
+    public static void Apply<T>(BinaryKind kind, ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (kind)
+        {
+            case BinaryKind.Add: TensorPrimitives.Add(x, y, d); break;
+            case BinaryKind.Subtract: TensorPrimitives.Subtract(x, y, d); break;
+            case BinaryKind.Multiply: TensorPrimitives.Multiply(x, y, d); break;
+            case BinaryKind.Divide: TensorPrimitives.Divide(x, y, d); break;
+            case BinaryKind.Maximum: TensorPrimitives.Max(x, y, d); break;
+            case BinaryKind.Minimum: TensorPrimitives.Min(x, y, d); break;
+            default: TensorPrimitives.Pow(x, y, d); break;
+        }
+    }
+
+    public static void Apply<T>(BinaryKind kind, ReadOnlySpan<T> x, T y, Span<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (kind)
+        {
+            case BinaryKind.Add: TensorPrimitives.Add(x, y, d); break;
+            case BinaryKind.Subtract: TensorPrimitives.Subtract(x, y, d); break;
+            case BinaryKind.Multiply: TensorPrimitives.Multiply(x, y, d); break;
+            case BinaryKind.Divide: TensorPrimitives.Divide(x, y, d); break;
+            case BinaryKind.Maximum: TensorPrimitives.Max(x, y, d); break;
+            case BinaryKind.Minimum: TensorPrimitives.Min(x, y, d); break;
+            default: TensorPrimitives.Pow(x, y, d); break;
+        }
+    }
+
+    public static void Apply<T>(BinaryKind kind, T x, ReadOnlySpan<T> y, Span<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (kind)
+        {
+            case BinaryKind.Add: TensorPrimitives.Add(y, x, d); break;
+            case BinaryKind.Subtract: TensorPrimitives.Subtract(x, y, d); break;
+            case BinaryKind.Multiply: TensorPrimitives.Multiply(y, x, d); break;
+            case BinaryKind.Divide: TensorPrimitives.Divide(x, y, d); break;
+            case BinaryKind.Maximum: TensorPrimitives.Max(y, x, d); break;
+            case BinaryKind.Minimum: TensorPrimitives.Min(y, x, d); break;
+            default: TensorPrimitives.Pow(x, y, d); break;
+        }
+    }
 }
 
 public readonly partial struct Expr

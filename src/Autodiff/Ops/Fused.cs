@@ -43,6 +43,9 @@ internal readonly struct RowBuffer<T> : IDisposable
     /// <summary>The rows (a rented array may be longer than the tensor).</summary>
     public T[] Array { get; }
 
+    /// <summary>True when <see cref="Array"/> is pooled scratch rather than the tensor's own array.</summary>
+    public bool Rented => _rented;
+
     /// <summary>The tensor's values as rows (read only: may be the tensor's own array).</summary>
     public static RowBuffer<T> Read(Tensor t, RowLayout l)
     {
@@ -79,11 +82,41 @@ internal readonly struct RowBuffer<T> : IDisposable
 
 /// <summary>Per-node saved row statistics of the fused ops (created by <see cref="Op.CreateState"/>, filled by the forward,
 /// read by the backward): the row maxima and the row sums of exp(x − max), accumulated in double. From them the backward
-/// recomputes q = exp(x − max) / sum exactly as the forward had it, without keeping a buffer of the input's size.</summary>
-internal sealed class RowState
+/// recomputes q = exp(x − max) / sum exactly as the forward had it, without keeping a buffer of the input's size.
+/// It also records which operand gradients the tape planned this node to overwrite (see <see cref="IGradientPlan"/>).</summary>
+/// <param name="overwritable">Bit j set: the op's backward can overwrite operand j's gradient.</param>
+internal sealed class RowState(int overwritable = 1) : IGradientPlan
 {
     private Array? _max;
     private double[]? _sum;
+    private int _overwrite;
+
+    /// <inheritdoc/>
+    public bool CanOverwrite(int operand) => (overwritable >> operand & 1) != 0;
+
+    /// <inheritdoc/>
+    public void Overwrite(int operand) => _overwrite |= 1 << operand;
+
+    /// <summary>False when the backward must overwrite operand <paramref name="operand"/>'s gradient rather than add to it.</summary>
+    public bool Accumulates(int operand) => (_overwrite >> operand & 1) == 0;
+
+    /// <summary>Set by a forward that wrote the numerators exp(x − max) of the finite rows into operand 0's gradient buffer;
+    /// the next backward scales them in place instead of computing exp again, and clears it (so a second backward of the
+    /// same forward recomputes them).</summary>
+    public bool Stashed { get; set; }
+
+    /// <summary>The array a forward writes the numerators into: operand 0's gradient when the backward overwrites it, the
+    /// rows are its own contiguous rows and short enough for the stash to pay (<see cref="Kernels.SoftmaxCrossEntropy.Stashes{T}"/>);
+    /// otherwise null.</summary>
+    public T[]? Stash<T>(OpContext c, RowLayout l)
+        where T : unmanaged =>
+        !Accumulates(0) && l.Inner == 1 && Rows.Stashes<T>(l.N) && c.InputGrads[0] is { } g ? (T[])g.Data : null;
+    /// <summary>Whether a gradient kernel writing operand <paramref name="operand"/>'s gradient rows into
+    /// <paramref name="d"/> (from <see cref="RowBuffer{T}.Target"/> with <c>clear: false</c>) must add into them: only
+    /// when d is the gradient's own array and the tape accumulates (pooled scratch is overwritten, then stored with
+    /// <see cref="Accumulates"/>).</summary>
+    public bool KernelAccumulates<T>(int operand, RowBuffer<T> d)
+        where T : unmanaged, INumberBase<T> => Accumulates(operand) && !d.Rented;
 
     /// <summary>Row maxima.</summary>
     public T[] Max<T>(int rows) => Get<T>(ref _max, rows);
@@ -173,15 +206,18 @@ public sealed record SoftmaxOp(int Axis) : Op
         y.Store(c.Output, l, accumulate: false);
     }
     /// <inheritdoc/>
+    public override object? CreateState(Node node) => new RowState();
+    /// <inheritdoc/>
     protected override void Backward<T>(OpContext c)
     {
         if (c.InputGrads[0] is not { } gx) return;
         var l = RowLayout.Of(gx.Shape, Axis);
+        var st = (RowState)c.State!;
         using var y = RowBuffer<T>.Read(c.Output, l);
         using var g = RowBuffer<T>.Read(c.GradOutput, l);
-        using var d = RowBuffer<T>.Target(gx, l, clear: true);
-        Rows.SoftmaxBackward(y.Array, g.Array, d.Array, l.Rows, l.N);
-        d.Store(gx, l, accumulate: true);
+        using var d = RowBuffer<T>.Target(gx, l, clear: false);
+        Rows.SoftmaxBackward(y.Array, g.Array, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
+        d.Store(gx, l, st.Accumulates(0));
     }
     /// <summary><c>y * (g - sum(g * y, axis, keepdims=true))</c>.</summary>
     public override Expr?[] Gradient(Node node, Expr g)
@@ -222,15 +258,18 @@ public sealed record LogSoftmaxOp(int Axis) : Op
         y.Store(c.Output, l, accumulate: false);
     }
     /// <inheritdoc/>
+    public override object? CreateState(Node node) => new RowState();
+    /// <inheritdoc/>
     protected override void Backward<T>(OpContext c)
     {
         if (c.InputGrads[0] is not { } gx) return;
         var l = RowLayout.Of(gx.Shape, Axis);
+        var st = (RowState)c.State!;
         using var y = RowBuffer<T>.Read(c.Output, l);
         using var g = RowBuffer<T>.Read(c.GradOutput, l);
-        using var d = RowBuffer<T>.Target(gx, l, clear: true);
-        Rows.LogSoftmaxBackward(y.Array, g.Array, d.Array, l.Rows, l.N);
-        d.Store(gx, l, accumulate: true);
+        using var d = RowBuffer<T>.Target(gx, l, clear: false);
+        Rows.LogSoftmaxBackward(y.Array, g.Array, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
+        d.Store(gx, l, st.Accumulates(0));
     }
     /// <summary><c>g - softmax(x, axis) * sum(g, axis, keepdims=true)</c>.</summary>
     public override Expr?[] Gradient(Node node, Expr g) =>
@@ -287,7 +326,9 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op
         var l = Layout(c.Inputs[0].Shape);
         var st = (RowState)c.State!;
         using var x = RowBuffer<T>.Read(c.Inputs[0], l);
-        Rows.LogSumExpForward(x.Array, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows));
+        var stash = st.Stash<T>(c, l);
+        Rows.LogSumExpForward(x.Array, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), stash);
+        st.Stashed = stash is not null;
     }
     /// <inheritdoc/>
     protected override void Backward<T>(OpContext c)
@@ -296,9 +337,10 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op
         var l = Layout(gx.Shape);
         var st = (RowState)c.State!;
         using var x = RowBuffer<T>.Read(c.Inputs[0], l);
-        using var d = RowBuffer<T>.Target(gx, l, clear: true);
-        Rows.LogSumExpBackward(x.Array, (T[])c.GradOutput.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), d.Array, l.Rows, l.N);
-        d.Store(gx, l, accumulate: true);
+        using var d = RowBuffer<T>.Target(gx, l, clear: false);
+        Rows.LogSumExpBackward(x.Array, (T[])c.GradOutput.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), d.Array, l.Rows, l.N, st.KernelAccumulates(0, d), st.Stashed);
+        st.Stashed = false;
+        d.Store(gx, l, st.Accumulates(0));
     }
     /// <summary><c>reshape(g, kept) * exp(x - reshape(y, kept))</c>, kept being the shape with the reduced axes as size 1.
     /// (Unlike the tape, this expression is NaN rather than 0 on an all −inf row.)</summary>

@@ -31,7 +31,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
 
     /// <summary>The language name of operand <paramref name="index"/> when it is written as a named argument:
     /// <c>weights</c> for the third (class weights); null for the positional logits and targets.</summary>
-    public string? OperandName(int index) => index == 2 ? "weights" : null;
+    public override string? OperandName(int index) => index == 2 ? "weights" : null;
 
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node)
@@ -60,7 +60,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
     public override bool IsDifferentiable(Node node, int index) => index < 2 && base.IsDifferentiable(node, index);
 
     /// <inheritdoc/>
-    public override object? CreateState(Node node) => new RowState();
+    public override object? CreateState(Node node) => new RowState(overwritable: 0b11);
 
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
@@ -85,16 +85,16 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         if (c.InputGrads[0] is { } gz)
         {
             using var p = RowBuffer<T>.Read(c.Inputs[1], l);
-            using var d = RowBuffer<T>.Target(gz, l, clear: true);
-            Rows.DenseBackwardLogits(z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, st.Max<T>(l.Rows), st.Sum(l.Rows), g, d.Array, l.Rows, l.N);
-            d.Store(gz, l, accumulate: true);
+            using var d = RowBuffer<T>.Target(gz, l, clear: false);
+            Rows.DenseBackwardLogits(z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, st.Max<T>(l.Rows), st.Sum(l.Rows), g, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
+            d.Store(gz, l, st.Accumulates(0));
         }
         if (c.InputGrads[1] is { } gp)
         {
-            using var d = RowBuffer<T>.Target(gp, l, clear: true);
+            using var d = RowBuffer<T>.Target(gp, l, clear: false);
             double cap = -Math.Log(double.CreateTruncating(T.Epsilon));
-            Rows.DenseBackwardTargets(z.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), cap, g, d.Array, l.Rows, l.N);
-            d.Store(gp, l, accumulate: true);
+            Rows.DenseBackwardTargets(z.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), cap, g, d.Array, l.Rows, l.N, st.KernelAccumulates(1, d));
+            d.Store(gp, l, st.Accumulates(1));
         }
     }
 
@@ -146,7 +146,7 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
 
     /// <summary>The language name of operand <paramref name="index"/> when it is written as a named argument:
     /// <c>weights</c> for the third (class weights); null for the positional logits and labels.</summary>
-    public string? OperandName(int index) => index == 2 ? "weights" : null;
+    public override string? OperandName(int index) => index == 2 ? "weights" : null;
 
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node)
@@ -188,7 +188,9 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
             if (t[r] != IgnoreIndex) IndexCheck.Check(Name, labels, r, t[r], l.N);
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
-        Rows.SparseForward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, l.Rows, l.N);
+        var stash = st.Stash<T>(c, l);
+        Rows.SparseForward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, l.Rows, l.N, stash);
+        st.Stashed = stash is not null;
     }
 
     /// <inheritdoc/>
@@ -199,9 +201,10 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         var st = (RowState)c.State!;
         var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
-        using var d = RowBuffer<T>.Target(gz, l, clear: true);
-        Rows.SparseBackward(z.Array, (long[])c.Inputs[1].Data, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.GradOutput.Data, d.Array, l.Rows, l.N);
-        d.Store(gz, l, accumulate: true);
+        using var d = RowBuffer<T>.Target(gz, l, clear: false);
+        Rows.SparseBackward(z.Array, (long[])c.Inputs[1].Data, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d), st.Stashed);
+        st.Stashed = false;
+        d.Store(gz, l, st.Accumulates(0));
     }
 
     /// <summary>With g' = g with a size-1 axis at the class axis and h = one_hot(t) moved to that axis (zero rows for

@@ -21,6 +21,11 @@ public abstract record Op
     /// (name, value) for a named one, each value as the language writes it.</summary>
     public virtual IEnumerable<(string? Name, string Value)> Attributes(Node node) => [];
 
+    /// <summary>The language name of operand <paramref name="index"/> when the printer writes it as a named argument
+    /// (<c>name=operand</c>), for optional operands that do not directly follow the required ones; null (the default)
+    /// for an operand written positionally.</summary>
+    public virtual string? OperandName(int index) => null;
+
     /// <summary>This op with its float element type attributes (if any) changed to <paramref name="dtype"/>.</summary>
     public virtual Op WithFloatType(DType dtype) => this;
 

@@ -43,7 +43,52 @@ public abstract record ReduceOp(IntList Axes, bool KeepDims) : Op
     protected abstract void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) where T : unmanaged, IFloatingPointIeee754<T>;
 
     /// <inheritdoc/>
-    protected override void Forward<T>(OpContext c) => ReduceAll<T>(c.Inputs[0].Span<T>(), c.Inputs[0].Shape, c.Output.Span<T>());
+    protected override void Forward<T>(OpContext c)
+    {
+        if (this is SumOp or MeanOp && TrailingRows(c.Inputs[0].Shape) is var (rows, n))
+        {
+            var body = new Rows<T>((T[])c.Inputs[0].Data, (T[])c.Output.Data, n, this is MeanOp, Add: false);
+            Kernels.Parallelism.For(rows, n, ref body);
+            return;
+        }
+        ReduceAll<T>(c.Inputs[0].Span<T>(), c.Inputs[0].Shape, c.Output.Span<T>());
+    }
+
+    /// <summary>The input as [rows, n] when the reduced axes are one run that ends with the last axis (so each output
+    /// element reduces one contiguous row), or null.</summary>
+    private protected (int Rows, int N)? TrailingRows(Shape x)
+    {
+        if (Axes.Count == 0 || x.Size == 0 || Axes[Axes.Count - 1] != x.Rank - 1) return null;
+        for (int i = 1; i < Axes.Count; i++) if (Axes[i] != Axes[0] + i) return null;
+        int rows = x.Product(0, Axes[0]);
+        return (rows, x.Size / rows);
+    }
+
+    /// <summary>Allocation-free row kernels of sum and mean over [rows, n] (the arithmetic of the general path):
+    /// forward y[r] = Σ x[r, :] (÷ n for the mean); backward (<paramref name="Add"/>) gx[r, :] += g[r] (g[r] ÷ n).</summary>
+    private protected readonly record struct Rows<T>(T[] X, T[] Y, int N, bool Mean, bool Add) : Kernels.IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (int r = start; r < end; r++)
+            {
+                var row = X.AsSpan(r * N, N);
+                if (Add) TensorPrimitives.Add(row, Mean ? Y[r] / T.CreateTruncating(N) : Y[r], row);
+                else Y[r] = Mean ? TensorPrimitives.Sum(row) / T.CreateTruncating(N) : TensorPrimitives.Sum(row);
+            }
+        }
+    }
+
+    /// <summary>gx += g broadcast back over the reduced rows (÷ n for the mean), when the reduction is over trailing axes.</summary>
+    private protected bool TryAddRows<T>(OpContext c, Tensor gx)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (TrailingRows(gx.Shape) is not var (rows, n)) return false;
+        var body = new Rows<T>((T[])gx.Data, (T[])c.GradOutput.Data, n, this is MeanOp, Add: true);
+        Kernels.Parallelism.For(rows, n, ref body);
+        return true;
+    }
 
     /// <summary>Reduces every axis group (maximal runs of adjacent axes), innermost group first.</summary>
     internal void ReduceAll<T>(ReadOnlySpan<T> x, Shape shape, Span<T> dst) where T : unmanaged, IFloatingPointIeee754<T>
@@ -53,9 +98,18 @@ public abstract record ReduceOp(IntList Axes, bool KeepDims) : Op
         foreach (var a in Axes)
             if (groups.Count > 0 && groups[^1].To == a) groups[^1] = (groups[^1].From, a + 1);
             else groups.Add((a, a + 1));
-        if (groups.Count == 0) { x.CopyTo(dst); return; }
-        using var ping = Scratch<T>.Rent(groups.Count > 1 ? x.Length : 0);
-        using var pong = Scratch<T>.Rent(groups.Count > 2 ? x.Length : 0);
+        if (groups.Count == 0) { Kernel(x, x.Length, 1, 1, dst); return; }   // each element is its own row (pnorm gives |x|)
+        // Intermediates hold the values after the inner groups are reduced; reducing an empty axis can make one larger
+        // than x itself (x [3, 4, 0] over axes (0, 2) passes through [3, 4, 1]).
+        int scratch = 0;
+        var after = (int[])dims.Clone();
+        for (int gi = groups.Count - 1; gi > 0; gi--)
+        {
+            for (int i = groups[gi].From; i < groups[gi].To; i++) after[i] = 1;
+            scratch = Math.Max(scratch, Prod(after, 0, after.Length));
+        }
+        using var ping = Scratch<T>.Rent(groups.Count > 1 ? scratch : 0);
+        using var pong = Scratch<T>.Rent(groups.Count > 2 ? scratch : 0);
         ReadOnlySpan<T> current = x;
         for (int gi = groups.Count - 1; gi >= 0; gi--)
         {
@@ -92,7 +146,7 @@ public sealed record SumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDim
     /// <inheritdoc/>
     protected override void Backward<T>(OpContext c)
     {
-        if (c.InputGrads[0] is not { } gx) return;
+        if (c.InputGrads[0] is not { } gx || TryAddRows<T>(c, gx)) return;
         var xs = gx.Shape.ToArray();
         Broadcast.Binary<T>(gx.Span<T>(), xs, c.GradOutput.Span<T>(), KeptShape(gx.Shape).ToArray(), gx.Span<T>(), xs, BinaryKind.Add);
     }
@@ -114,7 +168,7 @@ public sealed record MeanOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDi
     /// <inheritdoc/>
     protected override void Backward<T>(OpContext c)
     {
-        if (c.InputGrads[0] is not { } gx) return;
+        if (c.InputGrads[0] is not { } gx || TryAddRows<T>(c, gx)) return;
         var xs = gx.Shape.ToArray();
         using var s = Scratch<T>.Rent(c.GradOutput.Size);
         TensorPrimitives.Divide(c.GradOutput.Span<T>(), T.CreateTruncating(Count(gx.Shape)), s.Span);
@@ -124,7 +178,9 @@ public sealed record MeanOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDi
     public override Expr?[] Gradient(Node node, Expr g) => [ExpandBack(g, node.Inputs[0].Shape) / Count(node.Inputs[0].Shape)];
 }
 
-/// <summary>Max or min reduction; the gradient is shared equally among the entries that attain the extreme.</summary>
+/// <summary>Max or min reduction; the gradient is shared equally among the entries that attain the extreme. In a row with
+/// NaN the extreme is NaN and the NaN entries attain it: they share the gradient, the others get 0 (the symbolic gradient
+/// is NaN in that row instead).</summary>
 public abstract record ExtremumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
 {
     /// <inheritdoc/>
@@ -140,7 +196,7 @@ public abstract record ExtremumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, 
         Broadcast.Expand<T>(c.Output.Span<T>(), kept, mask.Span, xs);
         var xv = x.Span<T>();
         var m = mask.Span;
-        for (int i = 0; i < n; i++) m[i] = xv[i] == m[i] ? T.One : T.Zero;
+        for (int i = 0; i < n; i++) m[i] = xv[i] == m[i] || T.IsNaN(xv[i]) && T.IsNaN(m[i]) ? T.One : T.Zero;
         new SumOp(Axes, true).ReduceAll<T>(m, x.Shape, counts.Span);
         TensorPrimitives.Divide(c.GradOutput.Span<T>(), counts.Span, counts.Span);
         using var share = Scratch<T>.Rent(n);

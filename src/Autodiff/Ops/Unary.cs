@@ -25,33 +25,74 @@ public abstract record UnaryOp : Op
     protected abstract Expr? Local(Expr x, Expr y, Expr g);
 
     /// <inheritdoc/>
-    protected override void Forward<T>(OpContext c) =>
-        Elementwise.Run(c.Output.Size, (s, n) => Apply(c.Inputs[0].Span<T>().Slice(s, n), c.Output.Span<T>().Slice(s, n)));
+    protected override void Forward<T>(OpContext c)
+    {
+        var body = new Pass<T>(this, c, null);
+        Elementwise.Run(c.Output.Size, ref body);
+    }
 
     /// <inheritdoc/>
     protected override void Backward<T>(OpContext c)
     {
         if (c.InputGrads[0] is not { } gx) return;
-        Elementwise.Run(c.Output.Size, (s, n) => Vjp<T>(c.Inputs[0].Span<T>().Slice(s, n), c.Output.Span<T>().Slice(s, n),
-            c.GradOutput.Span<T>().Slice(s, n), gx.Span<T>().Slice(s, n)));
+        var body = new Pass<T>(this, c, gx);
+        Elementwise.Run(c.Output.Size, ref body);
+    }
+
+    /// <summary>The forward (<paramref name="gx"/> null) or backward over one block of elements, as a struct so that the
+    /// parallel split allocates nothing.</summary>
+    private readonly struct Pass<T>(UnaryOp op, OpContext c, Tensor? gx) : Kernels.IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            int n = end - start;
+            var x = c.Inputs[0].Span<T>().Slice(start, n);
+            var y = c.Output.Span<T>().Slice(start, n);
+            if (gx is null) op.Apply<T>(x, y);
+            else op.Vjp<T>(x, y, c.GradOutput.Span<T>().Slice(start, n), gx.Span<T>().Slice(start, n));
+        }
     }
 
     /// <inheritdoc/>
     public override Expr?[] Gradient(Node node, Expr g) => [Local(node.Inputs[0], node, g)];
 }
 
-/// <summary>Splits elementwise work across cores above a size threshold.</summary>
+/// <summary>Splits elementwise work across cores above a size threshold; nothing runs for zero elements (some
+/// TensorPrimitives kernels, such as Sigmoid, reject empty spans).</summary>
 internal static class Elementwise
 {
     public static void Run(int n, Action<int, int> body)
     {
-        const int chunk = 1 << 15;
-        if (n <= chunk || Kernels.Parallelism.DegreeOfParallelism == 1) { body(0, n); return; }
-        Kernels.Parallelism.For((n + chunk - 1) / chunk, chunk, (a, b) =>
+        if (n == 0) return;
+        if (n <= Chunk || Kernels.Parallelism.DegreeOfParallelism == 1) { body(0, n); return; }
+        Kernels.Parallelism.For((n + Chunk - 1) / Chunk, Chunk, (a, b) =>
         {
-            int s = a * chunk, e = Math.Min(n, b * chunk);
+            int s = a * Chunk, e = Math.Min(n, b * Chunk);
             body(s, e - s);
         });
+    }
+
+    /// <summary>Like <see cref="Run(int, Action{int, int})"/> without allocating: <paramref name="body"/>.Run(start, end)
+    /// over blocks of elements.</summary>
+    public static void Run<TBody>(int n, ref TBody body)
+        where TBody : struct, Kernels.IRangeBody
+    {
+        if (n == 0) return;
+        if (n <= Chunk || Kernels.Parallelism.DegreeOfParallelism == 1) { body.Run(0, n); return; }
+        var blocks = new Blocks<TBody> { Body = body, N = n };
+        Kernels.Parallelism.For((n + Chunk - 1) / Chunk, Chunk, ref blocks);
+    }
+
+    private const int Chunk = 1 << 15;
+
+    private struct Blocks<TBody> : Kernels.IRangeBody
+        where TBody : struct, Kernels.IRangeBody
+    {
+        public TBody Body;
+        public int N;
+
+        public void Run(int start, int end) => Body.Run(start * Chunk, Math.Min(N, end * Chunk));
     }
 }
 
@@ -74,7 +115,7 @@ public sealed record ExpOp : UnaryOp
     /// <inheritdoc/>
     public override string Name => "exp";
     /// <inheritdoc/>
-    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Exp(x, y);
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => Kernels.FastMath.Exp(x, y);
     /// <inheritdoc/>
     protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) => TensorPrimitives.FusedMultiplyAdd(g, y, gx, gx);
     /// <inheritdoc/>
@@ -87,11 +128,18 @@ public sealed record LogOp : UnaryOp
     /// <inheritdoc/>
     public override string Name => "log";
     /// <inheritdoc/>
-    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Log(x, y);
+    protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => Kernels.FastMath.Log(x, y);
     /// <inheritdoc/>
     protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
     {
-        for (int i = 0; i < x.Length; i++) gx[i] += g[i] / x[i];
+        // gx[i] += g[i] / x[i], vectorized through a small stack buffer (the same two roundings).
+        Span<T> q = stackalloc T[256];
+        for (int i = 0; i < x.Length; i += q.Length)
+        {
+            int n = Math.Min(q.Length, x.Length - i);
+            TensorPrimitives.Divide(g.Slice(i, n), x.Slice(i, n), q[..n]);
+            TensorPrimitives.Add(gx.Slice(i, n), q[..n], gx.Slice(i, n));
+        }
     }
     /// <inheritdoc/>
     protected override Expr? Local(Expr x, Expr y, Expr g) => g / x;

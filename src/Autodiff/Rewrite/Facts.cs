@@ -65,7 +65,7 @@ public static class Facts
 
     /// <summary>Null if every entry of <paramref name="x"/> is proved &gt; 0; otherwise why not. Covers <c>positive</c>
     /// inputs, positive constants, exp, softplus, sigmoid, sqrt and abs of positives, and sums, products, quotients,
-    /// maxima and reductions (sum, mean, max, min) of positives.</summary>
+    /// maxima and reductions (sum, mean, max, min, prod, pnorm) of positives.</summary>
     public static string? Positive(Node x) => IsPositive(x, 0) ? null : $"{Text.Printer.PrintExpression(x)} is not known to be > 0 (declare the input 'positive')";
 
     private static bool IsPositive(Node x, int depth)
@@ -79,7 +79,7 @@ public static class Facts
             ExpOp or SoftplusOp or SigmoidOp => true,   // exp underflows to 0 only for inputs below about −745; the rules using this accept that
             SoftmaxOp => true,
             SqrtOp or AbsOp or StopGradientOp or AddOp or MulOp or DivOp or SumOp or MeanOp or MaxOp or MinOp
-                or ReshapeOp or BroadcastToOp or TransposeOp => All(),
+                or ReshapeOp or BroadcastToOp or TransposeOp or ProdOp or PNormOp => All(),
             MaximumOp => x.Inputs.Any(i => IsPositive(i, depth + 1)),
             MinimumOp => All(),
             _ => false,

@@ -239,6 +239,69 @@ public static class Rules
         return null;
     }
 
+    /// <summary><c>exp(sum(log(x), axis=a)) => prod(x, axis=a)</c> (keepdims carried over) where x is proved &gt; 0: the
+    /// log trick undone, so the gradient is the exact leave-one-out product instead of exp(·)/x, and no log or exp is computed.</summary>
+    public static readonly Rule ProdFromExpSumLog = new("prod-from-exp-sum-log", "exp(sum(log(x), axis=a)) => prod(x, axis=a)   if x > 0", typeof(ExpOp),
+        n => n.Inputs[0].Op is SumOp && n.Inputs[0].Inputs[0].Op is LogOp
+            ? M(n)!.Bind("s", n.Inputs[0]).Bind("x", n.Inputs[0].Inputs[0].Inputs[0]).Interior(n.Inputs[0], n.Inputs[0].Inputs[0]) : null,
+        m => Facts.Positive(m["x"]),
+        m =>
+        {
+            var s = (SumOp)m["s"].Op;
+            return m.Root.Builder.Make(new ProdOp(s.Axes, s.KeepDims), m["x"]);
+        });
+
+    /// <summary><c>sum(abs(x)^p, axis=a)^(1/p) => pnorm(x, p, axis=a)</c> for a constant p &gt;= 1 (keepdims carried over); also
+    /// <c>x^p</c> for an even integer p, and <c>square(x)</c> or <c>x * x</c> under <c>sqrt</c> (or <c>^0.5</c>) for p = 2. The
+    /// outer exponent must be 1/p to within 1e-12 relative (within f32 rounding in an f32 program, whose constants are f32).</summary>
+    public static readonly Rule[] PNormFromNaive =
+    [
+        new("pnorm-from-naive", "sum(abs(x)^p, axis=a)^(1/p) => pnorm(x, p, axis=a)", typeof(PowOp), PNormMatch, PNormPrecondition, PNormBuild),
+        new("pnorm-from-naive", "sqrt(sum(square(x), axis=a)) => pnorm(x, 2, axis=a)", typeof(SqrtOp), PNormMatch, PNormPrecondition, PNormBuild),
+    ];
+
+    /// <summary>The parts of a naive p-norm rooted at <paramref name="n"/>: x, the sum, the power p, whether |x| is taken, and
+    /// the outer exponent; null if the structure does not match.</summary>
+    private static (Node X, Node Sum, Node Power, double P, bool Abs, double Outer)? PNormParts(Node n)
+    {
+        double outer;
+        if (n.Op is SqrtOp) outer = 0.5;
+        else if (n.Op is PowOp && Facts.Constant(n.Inputs[1]) is double c && n.Shape == n.Inputs[0].Shape) outer = c;
+        else return null;
+        var s = n.Inputs[0];
+        if (s.Op is not SumOp) return null;
+        var e = s.Inputs[0];
+        if (e.Op is SquareOp || e.Op is MulOp && ReferenceEquals(e.Inputs[0], e.Inputs[1])) return (e.Inputs[0], s, e, 2, false, outer);
+        if (e.Op is not PowOp || Facts.Constant(e.Inputs[1]) is not double p || e.Shape != e.Inputs[0].Shape) return null;
+        var b = e.Inputs[0];
+        return b.Op is AbsOp ? (b.Inputs[0], s, e, p, true, outer) : (b, s, e, p, false, outer);
+    }
+
+    private static Match? PNormMatch(Node n)
+    {
+        if (PNormParts(n) is not { } q) return null;
+        var m = M(n)!.Bind("x", q.X).Interior(q.Sum, q.Power);
+        return q.Abs ? m.Interior(q.Power.Inputs[0]) : m;
+    }
+
+    private static string? PNormPrecondition(Match m)
+    {
+        var q = PNormParts(m.Root)!.Value;
+        string P(double v) => Tensor.FormatNumber(v, DType.F64);
+        if (!(q.P >= 1)) return $"the power p = {P(q.P)} is below 1; pnorm needs p >= 1";
+        if (!q.Abs && (q.P % 2 != 0 || double.IsInfinity(q.P)))
+            return $"x^{P(q.P)} without abs(x) is not |x|^p (p = {P(q.P)} is not an even integer); write abs(x)^{P(q.P)}";
+        double tol = m.Root.DType == DType.F32 ? 2.5e-7 : 1e-12;
+        return Math.Abs(q.Outer * q.P - 1) <= tol ? null : $"the outer power {P(q.Outer)} is not 1/p = {P(1 / q.P)} for p = {P(q.P)}";
+    }
+
+    private static Node PNormBuild(Match m)
+    {
+        var q = PNormParts(m.Root)!.Value;
+        var s = (SumOp)q.Sum.Op;
+        return m.Root.Builder.Make(new PNormOp(q.P, s.Axes, s.KeepDims), q.X);
+    }
+
     // ---------------------------------------------------------------- fuse
 
     /// <summary><c>sum(p * log_softmax(z, axis=a), axis=a) => -softmax_cross_entropy(z, p, axis=a)</c> (after the negation
@@ -314,7 +377,7 @@ public static class Rules
     public static IReadOnlyList<RuleSet> Phases { get; } =
     [
         new("canonicalize", Canonical),
-        new("stabilize", [.. Canonical, SoftmaxFromExpSumDiv, SoftmaxShift, LogSumExp, LogSumExpShift, LogSoftmax, LogSoftmaxFromLse, LogSoftmaxShift, .. Elementwise]),
+        new("stabilize", [.. Canonical, SoftmaxFromExpSumDiv, SoftmaxShift, LogSumExp, LogSumExpShift, LogSoftmax, LogSoftmaxFromLse, LogSoftmaxShift, .. Elementwise, ProdFromExpSumLog, .. PNormFromNaive]),
         new("fuse", [.. Canonical, CrossEntropy, CrossEntropyMean, SparseFromTake, SparseFromOneHot]),
     ];
 

@@ -23,23 +23,27 @@ public sealed record GradCheckResult(bool Passed, int Checked, double MaxAbsErro
 public static class GradientChecker
 {
     /// <summary>Converts the graph and inputs to float64, computes the tape's gradient of Σ(output · cotangent)
-    /// (cotangent = 1 for a scalar output, else a fixed pseudo-random tensor) and compares each element with the central difference.</summary>
+    /// (cotangent = 1 for a scalar output, else a fixed pseudo-random tensor) and compares each element with the central difference.
+    /// At edge values only the finite part is compared: input elements that are not finite (±inf, NaN) are not perturbed,
+    /// and output elements that are not finite at the given inputs get cotangent 0 (they are left out of the objective), so
+    /// logits with −inf entries or a batch with one NaN row check the derivatives of the finite entries.</summary>
     public static GradCheckResult Check(Graph graph, IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string>? wrt = null, GradCheckOptions? options = null)
     {
         var o = options ?? new GradCheckOptions();
         var g64 = graph.ToDType(DType.F64);
         var x64 = inputs.ToDictionary(kv => kv.Key, kv => kv.Value.DType.IsFloat() ? kv.Value.Cast(DType.F64) : kv.Value);
         var names = (wrt ?? g64.Inputs.Where(i => i.DType.IsFloat()).Select(i => ((InputOp)i.Op).InputName)).ToArray();
-        var cot = g64.Output.Shape.Size == 1 ? null : Tensor.RandomNormal(DType.F64, g64.Output.Shape, new Random(12345));
+        var cot = g64.Output.Shape.Size == 1 ? Tensor.Full(DType.F64, g64.Output.Shape, 1) : Tensor.RandomNormal(DType.F64, g64.Output.Shape, new Random(12345));
         var tape = new Tape(g64, names);
-        tape.Forward(x64);
+        var y0 = tape.Forward(x64);
+        for (int i = 0; i < y0.Size; i++) if (!double.IsFinite(y0.GetDouble(i))) cot.SetDouble(i, 0);
         var analytic = tape.Backward(cot).ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
 
         double Objective()
         {
             var y = tape.Forward(x64);
             double s = 0;
-            for (int i = 0; i < y.Size; i++) s += y.GetDouble(i) * (cot?.GetDouble(i) ?? 1);
+            for (int i = 0; i < y.Size; i++) if (cot.GetDouble(i) != 0) s += y.GetDouble(i) * cot.GetDouble(i);
             return s;
         }
 
@@ -53,6 +57,7 @@ public static class GradientChecker
             for (int i = 0; i < x.Size; i++)
             {
                 double v = x.GetDouble(i), h = o.Step * Math.Max(1, Math.Abs(v));
+                if (!double.IsFinite(v)) continue;
                 x.SetDouble(i, v + h);
                 double up = Objective();
                 x.SetDouble(i, v - h);

@@ -1,10 +1,13 @@
 namespace Autodiff;
 
 /// <summary>Reverse-mode evaluation of a <see cref="Graph"/>. Built once per graph: it orders the nodes, allocates a value
-/// buffer per node and a gradient buffer per node on a path from a differentiated input to the output, and then runs
-/// forward and backward any number of times with new input values, reusing every buffer.
+/// buffer per node and a gradient buffer per node on a path from a differentiated input to the output, plans which
+/// gradient buffers must be zeroed before each backward, and then runs forward and backward any number of times with new
+/// input values, reusing every buffer (a forward+backward of a built tape allocates nothing in the tape itself).
 /// The forward pass keeps each node's value (and the op's saved state), which is what each op's backward reads;
-/// the backward sweep visits the nodes in reverse topological order and accumulates, so fan-out sums correctly.</summary>
+/// the backward sweep visits the nodes in reverse topological order and accumulates, so fan-out sums correctly.
+/// A gradient buffer whose first writer in the sweep is an op that can overwrite it (see <see cref="IGradientPlan"/>) is
+/// not zeroed: that op writes every element instead of adding.</summary>
 public sealed class Tape
 {
     private readonly Graph _graph;
@@ -14,6 +17,10 @@ public sealed class Tape
     private readonly Tensor?[] _grads;
     private readonly OpContext?[] _contexts;
     private readonly Node[] _wrt;
+    private readonly Tensor[] _zeroBeforeBackward;
+    private readonly (OpContext Context, int Operand)[][] _bindings;
+    private readonly int[] _inputSlots;
+    private readonly Dictionary<string, Tensor> _result = new();
     private bool _forwardDone;
 
     /// <summary>Prepares the graph for evaluation. <paramref name="wrt"/> names the inputs to differentiate
@@ -51,15 +58,50 @@ public sealed class Tape
         }
         foreach (var w in _wrt)
             if (!_slot.ContainsKey(w)) _slot[w] = -1;   // declared but unused: its gradient is zero
+        var bindings = _order.Select(_ => new List<(OpContext, int)>()).ToArray();
         for (int i = 0; i < _order.Count; i++)
         {
             var n = _order[i];
             if (n.Op is InputOp) continue;
             var ins = n.Inputs.Select(x => _values[_slot[x]]!).ToArray();
             var gins = n.Inputs.Select((x, j) => n.Op.IsDifferentiable(n, j) ? _grads[_slot[x]] : null).ToArray();
-            _contexts[i] = new OpContext(n, ins, _values[i]!, n.Op.CreateState(n), gins);
-            if (n.Op is ConstantOp) n.Op.Forward(_contexts[i]!);
+            var c = _contexts[i] = new OpContext(n, ins, _values[i]!, n.Op.CreateState(n), gins);
+            for (int j = 0; j < n.Inputs.Count; j++)
+                if (n.Inputs[j].Op is InputOp) bindings[_slot[n.Inputs[j]]].Add((c, j));
+            if (n.Op is ConstantOp) n.Op.Forward(c);
         }
+        _inputSlots = graph.Inputs.Select(x => _slot.TryGetValue(x, out int s) ? s : -1).ToArray();
+        _bindings = bindings.Select(b => b.ToArray()).ToArray();
+        _zeroBeforeBackward = PlanZeroing();
+    }
+
+    /// <summary>For each gradient buffer, its first writer in the backward sweep (the seed for the output): when that node's
+    /// state can overwrite the operand, it is told so and the buffer is not zeroed; otherwise the buffer is zeroed before each
+    /// backward. Returns the buffers to zero.</summary>
+    private Tensor[] PlanZeroing()
+    {
+        var written = new bool[_order.Count];
+        var zero = new List<Tensor>();
+        int output = _slot[_graph.Output];
+        written[output] = true;
+        for (int i = _order.Count - 1; i >= 0; i--)
+        {
+            var c = _contexts[i];
+            if (c is null || _grads[i] is null) continue;
+            for (int j = 0; j < c.InputGrads.Length; j++)
+            {
+                if (c.InputGrads[j] is null) continue;
+                int s = _slot[c.Node.Inputs[j]];
+                if (written[s]) continue;
+                written[s] = true;
+                bool once = Enumerable.Range(0, c.InputGrads.Length).Count(k => ReferenceEquals(c.InputGrads[k], c.InputGrads[j])) == 1;
+                if (once && c.State is IGradientPlan plan && plan.CanOverwrite(j)) plan.Overwrite(j);
+                else zero.Add(_grads[s]!);
+            }
+        }
+        for (int s = 0; s < _order.Count; s++)
+            if (_grads[s] is { } g && !written[s]) zero.Add(g);
+        return [.. zero];
     }
 
     /// <summary>The graph being evaluated.</summary>
@@ -72,17 +114,20 @@ public sealed class Tape
     /// with the declared element type and shape.</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)
     {
-        foreach (var inNode in _graph.Inputs)
+        var declared = _graph.Inputs;
+        for (int k = 0; k < declared.Count; k++)
         {
+            var inNode = declared[k];
             var io = (InputOp)inNode.Op;
+            int slot = _inputSlots[k];
             if (!inputs.TryGetValue(io.InputName, out var t))
             {
-                if (_slot.TryGetValue(inNode, out var s) && s >= 0) throw new AutodiffException($"input '{io.InputName}' ({io.Type.Name()}{io.Shape}) has no value");
+                if (slot >= 0) throw new AutodiffException($"input '{io.InputName}' ({io.Type.Name()}{io.Shape}) has no value");
                 continue;
             }
             if (t.DType != io.Type || t.Shape != io.Shape)
                 throw new AutodiffException($"input '{io.InputName}' is declared {io.Type.Name()}{io.Shape}, got {t.DType.Name()}{t.Shape}");
-            if (_slot.TryGetValue(inNode, out var slot) && slot >= 0) Bind(inNode, slot, t);
+            if (slot >= 0) Bind(slot, t);
         }
         for (int i = 0; i < _order.Count; i++)
         {
@@ -94,24 +139,19 @@ public sealed class Tape
         return _values[_slot[_graph.Output]]!;
     }
 
-    private void Bind(Node input, int slot, Tensor value)
+    private void Bind(int slot, Tensor value)
     {
         _values[slot] = value;
-        foreach (var c in _contexts)
-        {
-            if (c is null) continue;
-            for (int j = 0; j < c.Node.Inputs.Count; j++)
-                if (ReferenceEquals(c.Node.Inputs[j], input)) c.Inputs[j] = value;
-        }
+        foreach (var (c, j) in _bindings[slot]) c.Inputs[j] = value;
     }
 
     /// <summary>The reverse sweep. For a scalar output the seed is 1; otherwise <paramref name="cotangent"/> (the output's shape)
-    /// is required and the result is the vector-Jacobian product. Returns the gradients by input name; the tensors are the tape's buffers, overwritten by the next backward.</summary>
+    /// is required and the result is the vector-Jacobian product. Returns the gradients by input name; the dictionary and the
+    /// tensors are the tape's own, overwritten by the next backward.</summary>
     public IReadOnlyDictionary<string, Tensor> Backward(Tensor? cotangent = null)
     {
         if (!_forwardDone) throw new InvalidOperationException("call Forward before Backward");
         var output = _graph.Output;
-        foreach (var g in _grads) g?.Fill(0);
         var seed = _grads[_slot[output]];
         if (seed is not null)
         {
@@ -126,6 +166,7 @@ public sealed class Tape
                 if (cotangent.Shape != output.Shape) throw new AutodiffException($"gradient: cotangent {cotangent.Shape} does not match the output {output.Shape}");
                 seed.CopyFrom(cotangent.DType == output.DType ? cotangent : cotangent.Cast(output.DType));
             }
+            foreach (var g in _zeroBeforeBackward) g.Fill(0);
             for (int i = _order.Count - 1; i >= 0; i--)
             {
                 var c = _contexts[i];
@@ -134,14 +175,18 @@ public sealed class Tape
                 c.Node.Op.Backward(c);
             }
         }
-        var result = new Dictionary<string, Tensor>();
+        else
+        {
+            foreach (var g in _grads) g?.Fill(0);
+        }
         foreach (var w in _wrt)
         {
             var name = ((InputOp)w.Op).InputName;
             int s = _slot[w];
-            result[name] = s >= 0 && _grads[s] is { } g ? g : Tensor.Zeros(w.DType, w.Shape);
+            if (s >= 0 && _grads[s] is { } g) _result[name] = g;
+            else if (!_result.ContainsKey(name)) _result[name] = Tensor.Zeros(w.DType, w.Shape);
         }
-        return result;
+        return _result;
     }
 
     /// <summary>Forward then backward in one call.</summary>
@@ -150,4 +195,17 @@ public sealed class Tape
         var v = Forward(inputs);
         return (v, Backward(cotangent));
     }
+}
+
+/// <summary>Implemented by the per-node state (from <see cref="Op.CreateState"/>) of an op whose backward can overwrite an
+/// operand's gradient buffer instead of adding into it. When the node is the first in the backward sweep to write
+/// operand j's gradient (and that operand occurs once among its operands), the tape calls <see cref="Overwrite"/>(j) once
+/// when it is built and from then on does not zero that buffer before a backward: the op must write all of it.</summary>
+internal interface IGradientPlan
+{
+    /// <summary>True if the op's backward can overwrite operand <paramref name="operand"/>'s gradient.</summary>
+    bool CanOverwrite(int operand);
+
+    /// <summary>The backward must overwrite operand <paramref name="operand"/>'s gradient (not add into it).</summary>
+    void Overwrite(int operand);
 }

@@ -150,8 +150,8 @@ public sealed class CallArgs
 /// the tensor parameters come first, one per operand, in the op's operand order; the remaining parameters accept
 /// exactly what the op's <see cref="Op.Attributes"/> prints (positional values fill the next parameters in order,
 /// named values are matched by name); and building from the printed arguments gives back an equal op. The printer
-/// writes every operand positionally, so optional tensor parameters (e.g. class weights) must directly follow the
-/// required ones. Two ops that print under one name (a variant with an extra attribute) share one entry whose builder
+/// writes operands positionally except those for which <see cref="Op.OperandName"/> gives a name (written
+/// <c>name=operand</c>, e.g. class weights or a CRF's <c>lengths</c>); the parameter must have that name. Two ops that print under one name (a variant with an extra attribute) share one entry whose builder
 /// picks the op from the arguments given (<see cref="CallArgs.Has"/>). Literals passed as tensor operands are weakly
 /// typed by the parser before the builder runs, so builders only ever see <see cref="Expr"/> operands.</para></summary>
 public static class Functions
@@ -273,6 +273,46 @@ public static class Functions
              FunctionParam.Int("axis", optional: true), FunctionParam.Int("ignore_index", optional: true), FunctionParam.Number("label_smoothing", optional: true)],
             c => c.Tensor("logits").SparseSoftmaxCrossEntropy(c.Tensor("labels"), c.Int("axis", -1),
                 c.Has("ignore_index") ? c.Int("ignore_index") : null, c.Has("label_smoothing") ? c.Number("label_smoothing") : 0, c.OptionalTensor("weights"))));
+
+        // Stochastic softmax (Structured/Gumbel.cs): the noise is a fixed function of the seed and the element index.
+        var logits = FunctionParam.Tensor("logits");
+        Register(new("gumbel_noise", [FunctionParam.Ints("shape"), FunctionParam.Int("seed"), FunctionParam.DType("dtype")],
+            c => Expr.GumbelNoise(c.Builder, c.Ints("shape")!, c.Int("seed"), c.DType("dtype", c.DefaultFloat))));
+        Register(new("gumbel_max", [logits, FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed")],
+            c => c.Tensor("logits").GumbelMax(c.Int("seed"), c.Int("axis", -1))));
+        Register(new("gumbel_softmax", [logits, FunctionParam.Number("tau"), FunctionParam.Int("axis", optional: true), FunctionParam.Bool("hard"), FunctionParam.Int("seed")],
+            c => c.Tensor("logits").GumbelSoftmax(c.Number("tau"), c.Int("seed"), c.Int("axis", -1), c.Bool("hard"))));
+        Register(new("gumbel_top_k", [logits, FunctionParam.Int("k"), FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed")],
+            c => c.Tensor("logits").GumbelTopK(c.Int("k"), c.Int("seed"), c.Int("axis", -1))));
+
+        // Products, leave-one-out products and p-norms (Structured/Product.cs, Structured/PNorm.cs). prod_others takes up to 8
+        // tangents in the language (each derivative order of a product adds one).
+        Register(new("prod", reduce, c => c.Tensor("x").Prod(c.Ints("axis"), c.Bool("keepdims"))));
+        string[] tangents = ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"];
+        Register(new("prod_others", [x, .. tangents.Select(t => FunctionParam.Tensor(t, optional: true)), FunctionParam.Ints("axis", optional: true)],
+            c => c.Tensor("x").ProdOthers(c.Ints("axis"), [.. tangents.Where(c.Has).Select(c.Tensor)])));
+        Register(new("pnorm", [x, FunctionParam.Number("p", optional: true), FunctionParam.Ints("axis", optional: true), FunctionParam.Bool("keepdims")],
+            c => c.Tensor("x").PNorm(c.Has("p") ? c.Number("p") : 2, c.Ints("axis"), c.Bool("keepdims"))));
+
+        // Linear-chain CRF ops (Structured/Crf.cs): the optional start, end and lengths operands print as named arguments.
+        FunctionParam[] crfOptional = [FunctionParam.Tensor("start", optional: true), FunctionParam.Tensor("end", optional: true), FunctionParam.Tensor("lengths", optional: true)];
+        FunctionParam[] crf = [FunctionParam.Tensor("emissions"), FunctionParam.Tensor("transitions"), .. crfOptional];
+        Register(new("crf_log_likelihood", [FunctionParam.Tensor("emissions"), FunctionParam.Tensor("transitions"), FunctionParam.Tensor("tags"), .. crfOptional],
+            c => c.Tensor("emissions").CrfLogLikelihood(c.Tensor("transitions"), c.Tensor("tags"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"))));
+        Register(new("crf_log_partition", crf,
+            c => c.Tensor("emissions").CrfLogPartition(c.Tensor("transitions"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"))));
+        Register(new("crf_viterbi", crf,
+            c => c.Tensor("emissions").CrfViterbi(c.Tensor("transitions"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"))));
+        Register(new("crf_viterbi_score", crf,
+            c => c.Tensor("emissions").CrfViterbiScore(c.Tensor("transitions"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"))));
+        foreach (var part in Enum.GetValues<CrfPart>())
+        {
+            Register(new(new CrfMarginalsOp(part).Name, crf,
+                c => c.Tensor("emissions").CrfMarginals(c.Tensor("transitions"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"), part)));
+            Register(new(new CrfPathMarginalsOp(part, 1, DType.F32).Name,
+                [FunctionParam.Tensor("tags"), FunctionParam.Tensor("lengths", optional: true), FunctionParam.Int("classes"), FunctionParam.DType("dtype")],
+                c => c.Tensor("tags").CrfPathMarginals(c.Int("classes"), c.DType("dtype", c.DefaultFloat), c.OptionalTensor("lengths"), part)));
+        }
 
         // A constant of an explicit element type; the printer writes constant(v, dtype=...) where a bare literal would
         // be given another type by the weak typing rule (or for i64 constants).

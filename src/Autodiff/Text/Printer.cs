@@ -102,7 +102,7 @@ public static class Printer
             AddInputs([]);
             if (ExpandedSize() > MaxExpandedNodes) NameSharedAndDeep(_order, depthLimit: false);
             _line.Remove(root);
-            _default = DefaultFloat(root.Builder.Inputs);
+            _default = root.Builder.DefaultFloat;
             ResolveConstantTypes();
         }
 
@@ -374,6 +374,7 @@ public static class Printer
             for (int i = 0; i < n.Inputs.Count; i++)
             {
                 if (comma) items.Add(Text(", "));
+                if (n.Op.OperandName(i) is { } operandName) items.Add(Text(operandName + "="));
                 items.Add(new(null, n, i, false));
                 comma = true;
             }

@@ -89,6 +89,18 @@ public class RuleTests
         new("logaddexp", "logaddexp", true, X + "r = log(exp(x) + exp(y))"),
         new("logaddexp-three", "logaddexp", false, X + "r = log(exp(x) + y)"),
 
+        new("prod-from-exp-sum-log", "prod-from-exp-sum-log", true, "input x: f64[4, 3] positive\nr = exp(sum(log(x), axis=1))"),
+        new("prod-from-exp-sum-log-keepdims", "prod-from-exp-sum-log", true, "input x: f64[4, 3] positive\nr = x / exp(sum(log(x), axis=0, keepdims=true))"),
+        new("prod-from-exp-sum-log-unproved", "prod-from-exp-sum-log", false, X + "r = exp(sum(log(x), axis=1))", "is not known to be > 0"),
+        new("pnorm-from-naive", "pnorm-from-naive", true, X + "r = sum(abs(x)^3, axis=1)^(1/3)"),
+        new("pnorm-from-naive-sqrt-square", "pnorm-from-naive", true, X + "r = sqrt(sum(square(x), axis=1, keepdims=true))"),
+        new("pnorm-from-naive-sqrt-mul", "pnorm-from-naive", true, X + "r = sqrt(sum(x * x))"),
+        new("pnorm-from-naive-even-power", "pnorm-from-naive", true, X + "r = sum(x^4, axis=0)^0.25"),
+        new("pnorm-from-naive-f32", "pnorm-from-naive", true, "input x: f32[4, 3]\nr = sum(abs(x)^3, axis=1)^(1/3)"),
+        new("pnorm-from-naive-wrong-root", "pnorm-from-naive", false, X + "r = sum(abs(x)^3, axis=1)^0.3", "is not 1/p"),
+        new("pnorm-from-naive-odd-power", "pnorm-from-naive", false, X + "r = sum(x^3, axis=1)^(1/3)", "not an even integer"),
+        new("pnorm-from-naive-p-below-one", "pnorm-from-naive", false, X + "r = sum(abs(x)^0.5, axis=1)^2", "below 1"),
+
         new("cross-entropy-probs", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput p: f64[4, 3] probs(axis=1)\nq = softmax(z, axis=1)\nr = -mean(sum(p * log(q), axis=1))"),
         new("cross-entropy-targets-first", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput p: f64[4, 3] probs(axis=1)\nr = sum(-(log_softmax(z, axis=1) * p), axis=1)"),
         new("cross-entropy-sum-all", "softmax-cross-entropy", true, "input z: f64[4, 3]\ninput p: f64[4, 3] probs(axis=1)\nr = -sum(p * log_softmax(z, axis=1))"),

@@ -1,0 +1,97 @@
+using Autodiff.Kernels;
+using Autodiff.Rewrite;
+using BenchmarkDotNet.Attributes;
+
+namespace Autodiff.Benchmarks;
+
+/// <summary>Forward+backward of the cross-entropy and logsumexp programs of <see cref="Programs"/> on an already built tape
+/// (the steady state: no graph building, no tape construction), 1 and 2 threads, float32 and float64.</summary>
+[MemoryDiagnoser]
+public class CrossEntropyBenchmarks
+{
+    private Workload _w = null!;
+
+    /// <summary>N×C of the logits.</summary>
+    [Params("4096x1000", "256x50000")]
+    public string Size { get; set; } = "4096x1000";
+
+    /// <summary>Element type.</summary>
+    [Params(DType.F32, DType.F64)]
+    public DType Type { get; set; }
+
+    /// <summary><see cref="Parallelism.DegreeOfParallelism"/>.</summary>
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    /// <summary>The program (see <see cref="Programs.Names"/>).</summary>
+    [Params("fused", "naive", "simplified", "logsumexp", "naive_lse", "simplified_lse")]
+    public string Program { get; set; } = "fused";
+
+    /// <summary>Builds the graph and tape.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        Parallelism.DegreeOfParallelism = Threads;
+        var nc = Size.Split('x');
+        _w = new Workload(Programs.Build(Program, Type, int.Parse(nc[0]), int.Parse(nc[1])));
+    }
+
+    /// <summary>One forward and backward pass.</summary>
+    [Benchmark]
+    public double ForwardBackward() => _w.Step();
+}
+
+/// <summary>Forward+backward of <c>sum(matmul(z, w))</c> with z [N, C] and w [C, C], N = C.</summary>
+[MemoryDiagnoser]
+public class MatMulBenchmarks
+{
+    private Workload _w = null!;
+
+    /// <summary>N = C.</summary>
+    [Params(512, 1024)]
+    public int Size { get; set; }
+
+    /// <summary>Element type.</summary>
+    [Params(DType.F32, DType.F64)]
+    public DType Type { get; set; }
+
+    /// <summary><see cref="Parallelism.DegreeOfParallelism"/>.</summary>
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    /// <summary>Builds the graph and tape.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        Parallelism.DegreeOfParallelism = Threads;
+        _w = new Workload(Programs.MatMul(Type, Size, Size));
+    }
+
+    /// <summary>One forward and backward pass.</summary>
+    [Benchmark]
+    public double ForwardBackward() => _w.Step();
+}
+
+/// <summary>The simplifier on wide graphs of independent naive cross-entropy subgraphs (≈12 nodes each) and on long
+/// chains of naive logsumexp links (≈6 nodes each): 10k, 100k and 200k nodes.</summary>
+[MemoryDiagnoser]
+public class SimplifierBenchmarks
+{
+    private Graph _g = null!;
+
+    /// <summary>Approximate node count.</summary>
+    [Params(10_000, 100_000, 200_000)]
+    public int Nodes { get; set; }
+
+    /// <summary>"wide" (independent cross-entropies summed by a balanced tree) or "chain" (dependent logsumexp links).</summary>
+    [Params("wide", "chain")]
+    public string Shape { get; set; } = "wide";
+
+    /// <summary>Builds the graph.</summary>
+    [GlobalSetup]
+    public void Setup() => _g = Shape == "wide" ? Programs.WideCrossEntropy(Nodes / 12) : Programs.ChainLogSumExp(Nodes / 6);
+
+    /// <summary>One simplification (the input graph is left unchanged, so every run does the same work).</summary>
+    [Benchmark]
+    public int Simplify() => Simplifier.Simplify(_g).Rewrites.Count;
+}

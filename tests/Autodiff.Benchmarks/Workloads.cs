@@ -1,0 +1,159 @@
+using Autodiff.Rewrite;
+
+namespace Autodiff.Benchmarks;
+
+/// <summary>A graph with a tape built once and input values bound once; <see cref="Step"/> is one forward+backward pass.</summary>
+public sealed class Workload
+{
+    private readonly Dictionary<string, Tensor> _inputs;
+
+    /// <summary>Builds the tape and random inputs: logits z ~ 3·N(0, 1), labels t uniform in [0, C), weights w ~ N(0, 1/C).</summary>
+    public Workload(Graph graph, int seed = 1)
+    {
+        Graph = graph;
+        Tape = new Tape(graph);
+        var rnd = new Random(seed);
+        _inputs = new Dictionary<string, Tensor>();
+        foreach (var input in graph.Inputs)
+        {
+            var op = (InputOp)input.Op;
+            if (op.Type == DType.I64)
+            {
+                int classes = graph.Inputs[0].Shape[^1];
+                var labels = new long[input.Shape.Size];
+                for (int i = 0; i < labels.Length; i++) labels[i] = rnd.Next(classes);
+                _inputs[op.InputName] = Tensor.FromArray(labels, input.Shape);
+            }
+            else
+            {
+                double std = op.InputName == "w" ? 1 / Math.Sqrt(input.Shape[0]) : 3;
+                _inputs[op.InputName] = Tensor.RandomNormal(op.Type, input.Shape, rnd, std);
+            }
+        }
+    }
+
+    /// <summary>The graph.</summary>
+    public Graph Graph { get; }
+
+    /// <summary>The tape.</summary>
+    public Tape Tape { get; }
+
+    /// <summary>The bound input values.</summary>
+    public IReadOnlyDictionary<string, Tensor> Inputs => _inputs;
+
+    /// <summary>One forward and backward pass; returns the loss (so the work cannot be elided).</summary>
+    public double Step()
+    {
+        var v = Tape.Forward(_inputs);
+        Tape.Backward();
+        return v.GetDouble(0);
+    }
+}
+
+/// <summary>The benchmarked programs, each a scalar loss of logits z [N, C] (and labels t [N] or weights w [C, C]), built the
+/// way a user would write them.</summary>
+public static class Programs
+{
+    /// <summary>The workloads by name, in the order the tables print them.</summary>
+    public static readonly string[] Names = ["fused", "naive", "simplified", "logsumexp", "naive_lse", "simplified_lse", "matmul"];
+
+    /// <summary>Builds workload <paramref name="name"/> for element type <paramref name="dt"/> and N×C logits.</summary>
+    public static Graph Build(string name, DType dt, int n, int c) => name switch
+    {
+        "fused" => Fused(dt, n, c),
+        "naive" => Naive(dt, n, c),
+        "simplified" => Simplifier.Simplify(Naive(dt, n, c)).After,
+        "logsumexp" => LogSumExp(dt, n, c),
+        "naive_lse" => NaiveLogSumExp(dt, n, c),
+        "simplified_lse" => Simplifier.Simplify(NaiveLogSumExp(dt, n, c)).After,
+        "matmul" => MatMul(dt, n, c),
+        _ => throw new ArgumentException($"unknown workload '{name}'; workloads are {string.Join(", ", Names)}"),
+    };
+
+    /// <summary>The peer's matching TorchSharp workload name (see /work/shared/peers/torchsharp/Program.cs).</summary>
+    public static string PeerName(string name) => name switch
+    {
+        "fused" or "simplified" => "fused cross_entropy fwd+bwd",
+        "naive" => "naive exp/sum/div/log CE fwd+bwd",
+        "logsumexp" or "simplified_lse" => "logsumexp fwd+bwd",
+        "naive_lse" => "naive log(sum(exp)) fwd+bwd",
+        _ => "matmul [N,C]x[C,C] fwd+bwd",
+    };
+
+    /// <summary><c>mean(sparse_softmax_cross_entropy(z, t, axis=1))</c>, hand-written with the fused op.</summary>
+    public static Graph Fused(DType dt, int n, int c)
+    {
+        var b = new GraphBuilder();
+        var z = b.Input("z", dt, n, c);
+        var t = b.Input("t", DType.I64, new Shape(n), InputFacts.ClassIndices(c));
+        return b.Build(z.SparseSoftmaxCrossEntropy(t, axis: 1).Mean());
+    }
+
+    /// <summary>The naive program (as the peer's naive version): softmax by exp / sum, log, one-hot, mean.</summary>
+    public static Graph Naive(DType dt, int n, int c) => Text.Parser.Parse($"""
+        input z: {dt.Name()}[{n}, {c}]
+        input t: i64[{n}] classes({c})
+        e = exp(z)
+        q = e / sum(e, axis=1, keepdims=true)
+        loss = -mean(sum(one_hot(t, {c}) * log(q), axis=1))
+        """);
+
+    /// <summary><c>sum(logsumexp(z, axis=1))</c>.</summary>
+    public static Graph LogSumExp(DType dt, int n, int c)
+    {
+        var b = new GraphBuilder();
+        var z = b.Input("z", dt, n, c);
+        return b.Build(z.LogSumExp(1).Sum());
+    }
+
+    /// <summary><c>sum(log(sum(exp(z), axis=1)))</c>.</summary>
+    public static Graph NaiveLogSumExp(DType dt, int n, int c) => Text.Parser.Parse($"""
+        input z: {dt.Name()}[{n}, {c}]
+        loss = sum(log(sum(exp(z), axis=1)))
+        """);
+
+    /// <summary><c>sum(matmul(z, w))</c> with z [N, C] and w [C, C], both differentiated.</summary>
+    public static Graph MatMul(DType dt, int n, int c)
+    {
+        var b = new GraphBuilder();
+        var z = b.Input("z", dt, n, c);
+        var w = b.Input("w", dt, c, c);
+        return b.Build(z.MatMul(w).Sum());
+    }
+
+    /// <summary>A wide graph of <paramref name="count"/> independent naive cross-entropy subgraphs (each over its own
+    /// scaling z·k of a shared [4, 8] input), summed by a balanced tree: about 12 nodes per subgraph, each of which the
+    /// simplifier rewrites into a fused sparse cross-entropy.</summary>
+    public static Graph WideCrossEntropy(int count)
+    {
+        var b = new GraphBuilder();
+        var z = b.Input("z", DType.F64, 4, 8);
+        var t = b.Input("t", DType.I64, new Shape(4), InputFacts.ClassIndices(8));
+        var oh = t.OneHot(8, DType.F64);
+        var losses = new List<Expr>(count);
+        for (int k = 0; k < count; k++)
+        {
+            var e = (z * (1 + k * 1e-3)).Exp();
+            var q = e / e.Sum(1, keepDims: true);
+            losses.Add(-(oh * q.Log()).Sum(1).Mean());
+        }
+        while (losses.Count > 1)
+        {
+            var next = new List<Expr>((losses.Count + 1) / 2);
+            for (int i = 0; i + 1 < losses.Count; i += 2) next.Add(losses[i] + losses[i + 1]);
+            if (losses.Count % 2 == 1) next.Add(losses[^1]);
+            losses = next;
+        }
+        return b.Build(losses[0]);
+    }
+
+    /// <summary>A long chain: x₀ = z, x_{k+1} = log(sum(exp(x_k) · k, axis=1, keepdims=true)) + x_k, each link a naive
+    /// log-sum-exp pattern (fused by the simplifier) feeding the next one; about 7 nodes per link.</summary>
+    public static Graph ChainLogSumExp(int links)
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("z", DType.F64, 4, 8);
+        for (int k = 0; k < links; k++) x = (x * (1 + k * 1e-3)).Exp().Sum(1, keepDims: true).Log() + x;
+        return b.Build(x.Sum());
+    }
+}

@@ -1,0 +1,393 @@
+using Autodiff.Rewrite;
+using Autodiff.Tests.Rewrite;
+using Autodiff.Text;
+using CsCheck;
+
+namespace Autodiff.Tests.Numerics;
+
+/// <summary>The rewrite contract of docs/rules.md at edge values (docs/numerics.md): random programs (the grammar of
+/// <see cref="DifferentialTests"/>, plus maxima, masks, stop_gradient, norms and products) over empty and 0-d tensors, fed
+/// ±inf entries, all −inf rows and values of scale 1e3 and 1e6. The simplified graph has the naive graph's shapes and
+/// element types; where the naive value (or, for a finite value, a gradient element) is finite, the simplified one is
+/// finite; where the naive graph also computed without overflow, they are equal (relative 1e-9, f64). And no rule
+/// matches across <c>stop_gradient</c>.</summary>
+public class RewriteSoundnessTests
+{
+    /// <summary>A random program and edge-valued inputs, from one seed.</summary>
+    public sealed class EdgeProgram
+    {
+        private readonly Random _rng;
+        private readonly GraphBuilder _b = new();
+        private readonly Expr _x, _y, _p, _w, _q;
+        private readonly Expr? _t;
+        private readonly int _n, _c;
+        private readonly bool _scalar;
+        private readonly double _scale;
+
+        public EdgeProgram(int seed)
+        {
+            _rng = new Random(seed);
+            int mode = _rng.Next(6);
+            _scalar = mode == 0;
+            _n = mode == 1 ? 0 : _rng.Next(1, 4);
+            _c = mode == 2 ? 0 : _rng.Next(1, 5);
+            _scale = new[] { 1.0, 1e3, 1e6 }[_rng.Next(3)];
+            int[] s = _scalar ? [] : [_n, _c];
+            _x = _b.Input("x", DType.F64, s);
+            _y = _b.Input("y", DType.F64, s);
+            _w = _b.Input("w", DType.F64, _scalar ? [] : [_c]);
+            _p = _b.Input("p", DType.F64, new Shape(s), _scalar ? InputFacts.None : InputFacts.Probs(1));
+            _q = _b.Input("q", DType.F64, new Shape(s), new InputFacts(Positive: true));
+            if (!_scalar && (_c > 0 || _n == 0)) _t = _b.Input("t", DType.I64, new Shape(_n), InputFacts.ClassIndices(_c));
+            Graph = _b.Build(_scalar ? Scalar(3) : (Matrix(3) * _x).Sum() + Row(2).Sum());
+        }
+
+        public Graph Graph { get; }
+
+        private int Pick(int n) => _rng.Next(n);
+
+        private Expr Leaf() => Pick(5) switch { 0 => _x, 1 => _y, 2 => _x * _w, 3 => _x - _y, _ => _x.StopGradient() + _y };
+
+        /// <summary>A 0-d expression.</summary>
+        private Expr Scalar(int depth)
+        {
+            if (depth == 0) return Leaf();
+            var a = Scalar(depth - 1);
+            return Pick(12) switch
+            {
+                0 => a.Exp().Log(),
+                1 => (1 + a.Exp()).Log(),
+                2 => 1 / (1 + (-a).Exp()),
+                3 => (a.Exp() + Scalar(depth - 1).Exp()).Log(),
+                4 => a.Exp().Sum().Log(),
+                5 => a.Max() + (a - a.Max(keepDims: true)).Exp().Sum().Log(),
+                6 => SoftmaxOfOne(a),
+                7 => a.Maximum(Scalar(depth - 1)) + a.Mean(),
+                8 => (1 / (1 + (-a).Exp())).Log(),
+                9 => 1 - 1 / (1 + (-a).Exp()),
+                10 => a.Square().Sum().Sqrt() + _q.Log().Sum().Exp(),
+                _ => a.Tanh() * Scalar(depth - 1),
+            };
+        }
+
+        /// <summary>The exp/sum spelling of a softmax over a size-1 axis, of a 0-d value reshaped to [1, 1] and back.</summary>
+        private static Expr SoftmaxOfOne(Expr a)
+        {
+            var e = a.Reshape(1, 1).Exp();
+            return (e / e.Sum(1, keepDims: true)).Reshape();
+        }
+
+        /// <summary>An [n, c] expression.</summary>
+        private Expr Matrix(int depth)
+        {
+            if (depth == 0) return Leaf();
+            var a = Matrix(depth - 1);
+            int axis = Pick(2);
+            Expr Softmax(Expr v) { var e = v.Exp(); return e / e.Sum(axis, keepDims: true); }
+            return Pick(18) switch
+            {
+                0 => Softmax(a),
+                1 => Softmax(a - a.Max(axis, keepDims: true)),
+                2 => Softmax(a).Log(),
+                3 => a - a.Exp().Sum(axis, keepDims: true).Log(),
+                4 => (1 + a.Exp()).Log(),
+                5 => 1 / (1 + (-a).Exp()),
+                6 => (a.Exp() + Matrix(depth - 1).Exp()).Log(),
+                7 => a * (1 / (1 + a.Square())),
+                8 => -(-a),
+                9 => a * 1 + Matrix(depth - 1),
+                10 => a.Tanh() * Matrix(depth - 1),
+                11 => a + Row(depth - 1).Unsqueeze(1),
+                12 => a.Exp().Log(),
+                13 => Softmax(Expr.Where(_p, a, a.Const(double.NegativeInfinity))),
+                14 => a - a.Min(axis, keepDims: true) + a.Max(axis, keepDims: true),
+                15 => Softmax(a.StopGradient()) * a,
+                16 => 1 - 1 / (1 + (-a).Exp()),
+                _ => (1 / (1 + (-a).Exp())).Log(),
+            };
+        }
+
+        /// <summary>An [n] expression.</summary>
+        private Expr Row(int depth)
+        {
+            var a = Matrix(depth);
+            Expr Q(Expr v) { var e = v.Exp(); return e / e.Sum(1, keepDims: true); }
+            Expr Targets() => (Pick(5), _t) switch
+            {
+                (1, { } t) => t.OneHot(_c, DType.F64),
+                (2, _) => Q(_y),
+                (3, { } t) => 0.8 * t.OneHot(_c, DType.F64) + 0.2 / Math.Max(_c, 1),
+                (4, _) => _y,
+                _ => _p,
+            };
+            return (Pick(11), _t) switch
+            {
+                (0, _) => a.Exp().Sum(1).Log(),
+                (1, _) => a.Max(1) + (a - a.Max(1, keepDims: true)).Exp().Sum(1).Log(),
+                (2, _) => -(Targets() * Q(a).Log()).Sum(1),
+                (3, { } t) => -a.Take(t, 1) + Q(a).Log().Take(t, 1) * -1,
+                (4, _) => (-(Targets() * Q(a).Log())).Sum(1),
+                (5, { } t) => -(t.OneHot(_c, DType.F64) * (a - a.Exp().Sum(1, keepDims: true).Log())).Sum(1),
+                (6, _) => a.Min(1) - a.Mean(1),
+                (7, _) => a.Square().Sum(1).Sqrt(),
+                (8, _) => a.Abs().Pow(3).Sum(1).Pow(1.0 / 3),
+                (9, _) => _q.Log().Sum(1).Exp(),
+                _ => a.Sum(1) * 0.5,
+            };
+        }
+
+        /// <summary>Edge values: ordinary ones at the program's scale, −inf and +inf entries, and whole −inf rows.</summary>
+        private double Value(bool negInfRow)
+        {
+            if (negInfRow) return double.NegativeInfinity;
+            int k = Pick(20);
+            return k switch
+            {
+                0 or 1 => double.NegativeInfinity,
+                2 => double.PositiveInfinity,
+                _ => _scale * Normal(_rng),
+            };
+        }
+
+        private Tensor Edge(Shape s)
+        {
+            var t = Tensor.Zeros(DType.F64, s);
+            int n = s.Rank == 0 ? 1 : s[^1];
+            for (int r = 0; r * Math.Max(n, 1) < t.Size; r++)
+            {
+                bool row = Pick(5) == 0;
+                for (int j = 0; j < n && r * n + j < t.Size; j++) t.SetDouble(r * n + j, Value(row));
+            }
+            return t;
+        }
+
+        public Dictionary<string, Tensor> Inputs()
+        {
+            var v = new Dictionary<string, Tensor>();
+            foreach (var i in Graph.Inputs)
+            {
+                var name = ((InputOp)i.Op).InputName;
+                if (name == "t")
+                {
+                    v[name] = Tensor.FromDoubles(DType.I64, i.Shape, Enumerable.Range(0, i.Shape.Size).Select(_ => (double)Pick(_c)).ToArray());
+                    continue;
+                }
+                if (name == "p" && !_scalar)
+                {
+                    var p = Tensor.Zeros(DType.F64, i.Shape);
+                    for (int r = 0; r < _n; r++)
+                    {
+                        var row = Enumerable.Range(0, _c).Select(_ => Pick(3) == 0 ? 0 : _rng.NextDouble() + 1e-3).ToArray();
+                        if (_c > 0 && row.Sum() == 0) row[0] = 1;
+                        for (int j = 0; j < _c; j++) p.SetDouble(r * _c + j, row[j] / row.Sum());
+                    }
+                    v[name] = p;
+                    continue;
+                }
+                if (name == "q")
+                {
+                    // Positive, as declared: the program's scale, +inf, and tiny values.
+                    var q = Tensor.Zeros(DType.F64, i.Shape);
+                    for (int k = 0; k < q.Size; k++) q.SetDouble(k, Pick(10) switch { 0 => double.PositiveInfinity, 1 => 1e-300, _ => _scale * (0.01 + _rng.NextDouble()) });
+                    v[name] = q;
+                    continue;
+                }
+                v[name] = name == "w" ? Tensor.RandomNormal(DType.F64, i.Shape, _rng) : Edge(i.Shape);
+            }
+            return v;
+        }
+    }
+
+    private static double Normal(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    [Fact]
+    public void SimplifiedGraphKeepsEveryFiniteResultAtEdgeValues()
+    {
+        int rewritten = 0, finiteValues = 0, compared = 0;
+        Gen.Int[0, int.MaxValue].Sample(seed =>
+        {
+            var prog = new EdgeProgram(seed);
+            var result = Simplifier.Simplify(prog.Graph);
+            if (result.Rewrites.Count > 0) Interlocked.Increment(ref rewritten);
+            Assert.Equal(prog.Graph.Output.Shape, result.After.Output.Shape);
+            Assert.Equal(prog.Graph.Output.DType, result.After.Output.DType);
+            var inputs = prog.Inputs();
+            string Where() => $"seed {seed}\n{Printer.Print(prog.Graph)}\nsimplified:\n{Printer.Print(result.After)}\ninputs:\n" +
+                string.Join("\n", inputs.Select(kv => $"  {kv.Key} = {kv.Value}"));
+            bool clean = NoOverflow(prog.Graph, inputs);
+            var naive = new Tape(prog.Graph).Run(inputs);
+            var simple = new Tape(result.After).Run(inputs);
+            bool finite = double.IsFinite(naive.Value.GetDouble(0));
+            if (finite) Interlocked.Increment(ref finiteValues);
+            if (finite && clean) Interlocked.Increment(ref compared);
+            Close(naive.Value, simple.Value, "value", Where, clean);
+            if (!finite) return;   // the gradient of a non-finite value is not a finite result to keep
+            foreach (var (name, g) in naive.Gradients)
+            {
+                Assert.Equal(g.Shape, simple.Gradients[name].Shape);
+                Close(g, simple.Gradients[name], "d/d" + name, Where, clean);
+            }
+        }, iter: 1500, threads: 1);
+        Assert.True(rewritten > 900, $"only {rewritten} of 1500 random programs were rewritten at all");
+        Assert.True(compared > 350, $"only {compared} of 1500 random programs had a finite naive value computed without overflow ({finiteValues} finite)");
+    }
+
+    /// <summary>True if the naive graph computed without leaving the range of double: no intermediate value (inputs and
+    /// constants aside) holds NaN, +inf or a tiny nonzero magnitude (below 1e-307), and no exp of a finite argument below
+    /// −708 (whose result is subnormal or 0). Otherwise the naive result can be finite but wrong — an overflow squashed by a
+    /// later saturating op (sigmoid(x − log(sum(exp(x)))) at x = 1e3 gives 0 instead of 1/2), a subnormal exp(−732) with a
+    /// few significant bits, or an exp(−152359) = 0 whose log, −inf, a later exp turns into a 0 that should have been
+    /// exp(246085) — and the simplified graph rightly does not reproduce it. −inf from the inputs (masks, log 0 of an
+    /// input) and exact zeros are benign. The probe, one scalar evaluated on the tape, is NaN exactly when one of these
+    /// happens: Σ sum(m − m) with m = maximum(v, 0) catches NaN and +inf; Σ sum(minimum(sqrt(|v|·1e300 − 1e-7·sign|v|), 0))
+    /// catches 0 &lt; |v| &lt; 1e-307; and for each exp(u), Σ sum(where(u − u, 0, sqrt(sign(u + 708) + 0.5))) catches a
+    /// finite u &lt; −708 (u − u is NaN, hence a true mask, only for infinite u).</summary>
+    private static bool NoOverflow(Graph g, Dictionary<string, Tensor> inputs)
+    {
+        var zero = g.Output.Expr.Const(0);
+        var probe = zero;
+        foreach (var n in g.Nodes())
+        {
+            if (n.Op is InputOp or ConstantOp || !n.DType.IsFloat() || n.Shape.Size == 0) continue;
+            var m = n.Expr.Maximum(zero);
+            var a = n.Expr.Abs();
+            probe = probe + (m - m).Sum() + (a * 1e300 - a.Sign() * 1e-7).Sqrt().Minimum(zero).Sum();
+            if (n.Op is ExpOp)
+            {
+                Expr u = n.Inputs[0];
+                probe += Expr.Where(u - u, zero, ((u + 708).Sign() + 0.5).Sqrt()).Sum();
+            }
+        }
+        return !double.IsNaN(new Tape(g.Builder.Build(probe), []).Forward(inputs).GetDouble(0));
+    }
+
+    /// <summary>Where the naive result is finite, the simplified one is finite; where the naive graph also computed without
+    /// overflow (<paramref name="equal"/>), they agree to 1e-9 relative.</summary>
+    private static void Close(Tensor naive, Tensor simple, string what, Func<string> where, bool equal = true)
+    {
+        Assert.Equal(naive.Shape, simple.Shape);
+        Assert.Equal(naive.DType, simple.DType);
+        for (int i = 0; i < naive.Size; i++)
+        {
+            double a = naive.GetDouble(i), b = simple.GetDouble(i);
+            if (!double.IsFinite(a)) continue;   // stabilising may turn a non-finite naive result finite
+            Assert.True(double.IsFinite(b), $"{what}[{i}]: naive {a:R} is finite but simplified gives {b:R}\n{where()}");
+            if (equal) Assert.True(Math.Abs(a - b) <= 1e-9 * Math.Max(1, Math.Abs(a)), $"{what}[{i}]: naive {a:R} vs simplified {b:R}\n{where()}");
+        }
+    }
+
+    // ---------------------------------------------------------------- stop_gradient
+
+    /// <summary>Programs where a rule would match if it looked through <c>stop_gradient</c>; the listed op must survive.</summary>
+    public static TheoryData<string, string> Blocked() => new()
+    {
+        { "r = log(stop_gradient(exp(x)))", "exp" },
+        { "e = exp(x)\nr = stop_gradient(e) / sum(e, axis=1, keepdims=true)", "div" },
+        { "e = exp(x)\nr = e / sum(stop_gradient(e), axis=1, keepdims=true)", "div" },
+        { "r = exp(x) / stop_gradient(sum(exp(x), axis=1, keepdims=true))", "div" },
+        { "r = log(sum(stop_gradient(exp(x)), axis=1))", "log" },
+        { "r = log(stop_gradient(sum(exp(x), axis=1)))", "log" },
+        { "r = log(1 + stop_gradient(exp(x)))", "log" },
+        { "r = 1 / (1 + stop_gradient(exp(-x)))", "div" },
+        { "r = -stop_gradient(-x)", "neg" },
+        { "r = log(stop_gradient(softmax(x, axis=1)))", "log" },
+        { "r = log(stop_gradient(sigmoid(x)))", "log" },
+        { "r = log(exp(x) + stop_gradient(exp(y)))", "log" },
+        { "r = x - stop_gradient(logsumexp(x, axis=1, keepdims=true))", "sub" },
+        { "r = stop_gradient(x) - logsumexp(x, axis=1, keepdims=true)", "sub" },
+        { "r = x * stop_gradient(1 / y)", "mul" },
+        { "r = stop_gradient(2) * 3 + x", "mul" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Blocked))]
+    public void NoRuleMatchesAcrossStopGradient(string body, string survivor)
+    {
+        var g = Parser.Parse("input x: f64[4, 3]\ninput y: f64[4, 3]\n" + body);
+        var r = Simplifier.Simplify(g);
+        var after = r.After.Nodes();
+        Assert.Contains(after, n => n.Op is StopGradientOp);
+        Assert.Contains(after, n => n.Op.Name == survivor);
+        Assert.Equal(g.Nodes().Count(n => n.Op is StopGradientOp), after.Count(n => n.Op is StopGradientOp));
+        AssertSameGradients(g, r.After, body);
+    }
+
+    /// <summary>Every firing case of the rule table, with <c>stop_gradient</c> put on one operand edge at a time: the
+    /// simplified graph has exactly the naive graph's gradients, so no rule looked through it. (A rule may still drop a
+    /// stopped subexpression whose gradient is zero anyway: <c>softmax(x - stop_gradient(max(x)))</c> becomes
+    /// <c>softmax(x)</c>, softmax being invariant to the shift.)</summary>
+    [Fact]
+    public void StopGradientOnAnyEdgeOfAFiringRuleIsRespected()
+    {
+        int variants = 0;
+        foreach (var c in RuleTests.Cases.Where(c => c.Fires))
+        {
+            var g = Parser.Parse(c.Program);
+            foreach (var (node, slot) in g.Nodes().SelectMany(n => n.Inputs.Select((x, j) => (n, j))))
+            {
+                if (!node.Inputs[slot].DType.IsFloat() || node.Op is StopGradientOp) continue;
+                var blocked = WithStopGradient(g, node, slot);
+                var r = Simplifier.Simplify(blocked);
+                AssertSameGradients(blocked, r.After, $"{c.Name}, stop_gradient on operand {slot} of {node.Op.Name}");
+                variants++;
+            }
+        }
+        Assert.True(variants > 150, $"only {variants} variants");
+    }
+
+    /// <summary>The graph rebuilt in a new builder with <c>stop_gradient</c> on operand <paramref name="slot"/> of <paramref name="at"/>.</summary>
+    private static Graph WithStopGradient(Graph g, Node at, int slot)
+    {
+        var b = new GraphBuilder();
+        var map = new Dictionary<Node, Node>(ReferenceEqualityComparer.Instance);
+        foreach (var i in g.Inputs) map[i] = b.Make(i.Op);
+        foreach (var n in g.Nodes())
+        {
+            if (map.ContainsKey(n)) continue;
+            var ins = n.Inputs.Select((x, j) => ReferenceEquals(n, at) && j == slot ? b.Make(new StopGradientOp(), map[x]) : map[x]).ToArray();
+            map[n] = b.Make(n.Op, ins);
+        }
+        return b.Build(map[g.Output]);
+    }
+
+    /// <summary>Random inputs that respect the declared facts (probability rows, class indices, positivity).</summary>
+    private static Dictionary<string, Tensor> FactInputs(Graph g, int seed)
+    {
+        var rng = new Random(seed);
+        var v = new Dictionary<string, Tensor>();
+        foreach (var i in g.Inputs)
+        {
+            var op = (InputOp)i.Op;
+            var t = Tensor.Zeros(i.DType, i.Shape);
+            if (op.Facts.Classes is int classes) for (int k = 0; k < t.Size; k++) t.SetDouble(k, rng.Next(classes));
+            else if (op.Facts.ProbsAxis is int axis)
+            {
+                int n = i.Shape[axis], inner = i.Shape.Product(axis + 1, i.Shape.Rank);
+                for (int k = 0; k < t.Size; k++) t.SetDouble(k, 0.1 + rng.NextDouble());
+                for (int k = 0; k < t.Size; k++)
+                {
+                    if (k / inner % n != 0) continue;
+                    double s = 0;
+                    for (int j = 0; j < n; j++) s += t.GetDouble(k + j * inner);
+                    for (int j = 0; j < n; j++) t.SetDouble(k + j * inner, t.GetDouble(k + j * inner) / s);
+                }
+            }
+            else if (op.Facts.Positive) for (int k = 0; k < t.Size; k++) t.SetDouble(k, 0.5 + rng.NextDouble());
+            else for (int k = 0; k < t.Size; k++) t.SetDouble(k, Normal(rng));
+            v[op.InputName] = t;
+        }
+        return v;
+    }
+
+    private static void AssertSameGradients(Graph naive, Graph simplified, string what)
+    {
+        var x = FactInputs(naive, 17);
+        var cot = Tensor.RandomNormal(DType.F64, naive.Output.Shape, new Random(3));
+        var (v0, g0) = new Tape(naive).Run(x, cot);
+        var a = v0.Clone();
+        var ga = g0.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+        var (v1, g1) = new Tape(simplified).Run(x, cot);
+        Close(a, v1, "value", () => what);
+        foreach (var (name, g) in ga) Close(g, g1[name], "d/d" + name, () => $"{what}\nsimplified:\n{Printer.Print(simplified)}");
+    }
+}
