@@ -42,7 +42,7 @@ public sealed record LogAddExpOp : BinaryOp
 
     internal static T LogAddExp<T>(T a, T b)
         where T : IFloatingPointIeee754<T> =>
-        a == b ? a + T.LogP1(T.One) : T.Max(a, b) + T.LogP1(T.Exp(-T.Abs(a - b)));
+        a == b ? a + ScalarMath.Log1p(T.One) : T.Max(a, b) + ScalarMath.Log1p(T.Exp(-T.Abs(a - b)));
 
     /// <inheritdoc/>
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb)

@@ -270,7 +270,7 @@ public sealed record SoftplusOp : UnaryOp
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
     {
-        for (int i = 0; i < x.Length; i++) y[i] = T.Max(x[i], T.Zero) + T.LogP1(T.Exp(-T.Abs(x[i])));
+        for (int i = 0; i < x.Length; i++) y[i] = T.Max(x[i], T.Zero) + ScalarMath.Log1p(T.Exp(-T.Abs(x[i])));
     }
     /// <inheritdoc/>
     protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
@@ -294,7 +294,7 @@ public sealed record LogSigmoidOp : UnaryOp
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
     {
-        for (int i = 0; i < x.Length; i++) y[i] = T.Min(x[i], T.Zero) - T.LogP1(T.Exp(-T.Abs(x[i])));
+        for (int i = 0; i < x.Length; i++) y[i] = T.Min(x[i], T.Zero) - ScalarMath.Log1p(T.Exp(-T.Abs(x[i])));
     }
     /// <inheritdoc/>
     protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)

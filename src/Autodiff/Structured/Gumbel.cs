@@ -42,15 +42,8 @@ public static class GumbelNoise
         ulong k = bits >> 11;
         double minusLogU = k < 1UL << 52
             ? -Math.Log((k + 0.5) * Ulp53)
-            : -Log1p(-(((1UL << 53) - 1 - k) + 0.5) * Ulp53);
+            : -ScalarMath.Log1p(-(((1UL << 53) - 1 - k) + 0.5) * Ulp53);
         return -Math.Log(minusLogU);
-    }
-
-    /// <summary>log(1 + x) for x &gt; −1, accurate to a few ulps for small |x| (the Kahan/Goldberg correction).</summary>
-    private static double Log1p(double x)
-    {
-        double u = 1 + x;
-        return u == 1 ? x : Math.Log(u) * x / (u - 1);
     }
 
     private static ulong Mix(ulong z)

@@ -92,7 +92,7 @@ public readonly struct LogReal<T> :
         if (b.IsZero) return a;
         if (b.Log > a.Log) (a, b) = (b, a);   // now |a| ≥ |b|
         if (a.IsNegative == b.IsNegative)
-            return a.Log == b.Log ? new(a.IsNegative, a.Log + Ln2) : new(a.IsNegative, a.Log + Log1p(T.Exp(b.Log - a.Log)));
+            return a.Log == b.Log ? new(a.IsNegative, a.Log + Ln2) : new(a.IsNegative, a.Log + ScalarMath.Log1p(T.Exp(b.Log - a.Log)));
         if (a.Log == b.Log) return T.IsInfinity(a.Log) ? NaN : Zero;
         return new(a.IsNegative, a.Log + Log1mexp(a.Log - b.Log));
     }
@@ -101,26 +101,7 @@ public readonly struct LogReal<T> :
     public static LogReal<T> operator -(LogReal<T> a, LogReal<T> b) => a + -b;
 
     /// <summary>log(1 − e^−d) for d &gt; 0.</summary>
-    internal static T Log1mexp(T d) => d < Ln2 ? T.Log(-Expm1(-d)) : Log1p(-T.Exp(-d));
-
-    /// <summary>log(1 + x) accurate near 0 (Kahan): with u = 1 ⊕ x, log(u)·x/(u − 1), which corrects the rounding of u.</summary>
-    internal static T Log1p(T x)
-    {
-        T u = T.One + x;
-        if (u == T.One) return x;
-        if (T.IsInfinity(u)) return u;
-        return T.Log(u) * (x / (u - T.One));
-    }
-
-    /// <summary>e^x − 1 accurate near 0 (Kahan): with u = e^x, (u − 1)·x/log(u).</summary>
-    internal static T Expm1(T x)
-    {
-        T u = T.Exp(x);
-        if (u == T.One) return x;
-        T um1 = u - T.One;
-        if (um1 == -T.One || T.IsInfinity(u)) return um1;
-        return um1 * (x / T.Log(u));
-    }
+    internal static T Log1mexp(T d) => d < Ln2 ? T.Log(-ScalarMath.Expm1(-d)) : ScalarMath.Log1p(-T.Exp(-d));
 
     /// <summary>The product of <paramref name="values"/> (1 when empty), without overflow or underflow: the signs multiply
     /// and the logs of the magnitudes add, with Neumaier's compensated summation, so the log is as accurate as T can hold it

@@ -1,0 +1,27 @@
+using System.Numerics;
+
+namespace Autodiff;
+
+/// <summary>Scalar functions that .NET's generic math computes inaccurately: <c>T.LogP1(x)</c> and <c>T.ExpM1(x)</c> are
+/// evaluated as log(1 + x) and exp(x) − 1, which lose all relative accuracy for tiny x (softplus(−40) came out as 0).</summary>
+internal static class ScalarMath
+{
+    /// <summary>log(1 + x), accurate near 0 (Kahan): with u = 1 ⊕ x, log(u)·x/(u − 1) corrects the rounding of u.</summary>
+    public static T Log1p<T>(T x) where T : IFloatingPointIeee754<T>
+    {
+        T u = T.One + x;
+        if (u == T.One) return x;
+        if (T.IsInfinity(u)) return u;
+        return T.Log(u) * (x / (u - T.One));
+    }
+
+    /// <summary>e^x − 1, accurate near 0 (Kahan): with u = e^x, (u − 1)·x/log(u).</summary>
+    public static T Expm1<T>(T x) where T : IFloatingPointIeee754<T>
+    {
+        T u = T.Exp(x);
+        if (u == T.One) return x;
+        T um1 = u - T.One;
+        if (um1 == -T.One || T.IsInfinity(u)) return um1;
+        return um1 * (x / T.Log(u));
+    }
+}
