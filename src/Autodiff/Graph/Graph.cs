@@ -36,7 +36,7 @@ public sealed class Graph
     public static List<Node> TopologicalOrder(IEnumerable<Node> roots)
     {
         var order = new List<Node>();
-        var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var seen = new Visited();
         var stack = new Stack<(Node Node, int Next)>();
         foreach (var root in roots)
         {
@@ -55,6 +55,25 @@ public sealed class Graph
             }
         }
         return order;
+    }
+
+    /// <summary>Marks visited nodes by their dense id per builder (a reference-keyed set was most of the sort's cost).</summary>
+    private sealed class Visited
+    {
+        private readonly Dictionary<GraphBuilder, bool[]> _marks = new(ReferenceEqualityComparer.Instance);
+
+        public bool Add(Node n)
+        {
+            if (!_marks.TryGetValue(n.Builder, out var m) || n.Id >= m.Length)
+            {
+                var bigger = new bool[Math.Max(n.Builder.NodeCount, n.Id + 1)];
+                m?.CopyTo(bigger, 0);
+                _marks[n.Builder] = m = bigger;
+            }
+            if (m[n.Id]) return false;
+            m[n.Id] = true;
+            return true;
+        }
     }
 
     /// <summary>A graph with another output in the same builder, keeping the inputs and the names of nodes still reachable.</summary>

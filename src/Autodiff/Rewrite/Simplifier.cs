@@ -128,13 +128,13 @@ public static class Simplifier
         tooBig = order.Count > maxNodes;
         if (tooBig) return output;
         var builder = output.Builder;
-        var uses = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
+        var uses = new NodeTable<int>(builder.NodeCount);
         foreach (var n in order)
-            foreach (var i in n.Inputs) uses[i] = uses.GetValueOrDefault(i) + 1;
-        uses[output] = uses.GetValueOrDefault(output) + 1;
+            foreach (var i in n.Inputs) uses[i]++;
+        uses[output]++;
 
-        var map = new Dictionary<Node, Node>(ReferenceEqualityComparer.Instance);
-        var newUses = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
+        var map = new NodeTable<Node?>(builder.NodeCount);
+        var newUses = new NodeTable<int>(builder.NodeCount);
         var inputs = new List<Node>();
         foreach (var n in order)
         {
@@ -142,12 +142,12 @@ public static class Simplifier
             bool same = true;
             foreach (var i in n.Inputs)
             {
-                var m = map[i];
+                var m = map[i]!;
                 same &= ReferenceEquals(m, i);
                 inputs.Add(m);
             }
             var cur = same ? n : builder.Make(n.Op, inputs.ToArray());
-            newUses[cur] = newUses.GetValueOrDefault(cur) + uses.GetValueOrDefault(n);
+            newUses[cur] += uses[n];
             for (int attempt = 0; attempt < 16; attempt++)
             {
                 Node? replacement = null;
@@ -166,7 +166,7 @@ public static class Simplifier
                     if (rep.Shape != cur.Shape || rep.DType != cur.DType)
                         throw new UnreachableException($"rule {rule.Name} replaced {cur} by {rep}: a rewrite must keep shape and element type");
                     steps.Add(new RewriteStep(rule.Name, phase.Name, cur, rep));
-                    newUses[rep] = newUses.GetValueOrDefault(rep) + newUses[cur];
+                    newUses[rep] += newUses[cur];
                     replacement = rep;
                     break;
                 }
@@ -180,11 +180,11 @@ public static class Simplifier
                 names[cur] = oldName;
             map[n] = cur;
         }
-        return map[output];
+        return map[output]!;
     }
 
     /// <summary>A near-miss reason when an interior node has consumers outside the matched subgraph.</summary>
-    private static string? Shared(Match m, Dictionary<Node, int> uses)
+    private static string? Shared(Match m, NodeTable<int> uses)
     {
         foreach (var inner in m.InteriorNodes)
         {
@@ -192,9 +192,25 @@ public static class Simplifier
             foreach (var k in m.Matched)
                 foreach (var i in k.Inputs)
                     if (ReferenceEquals(i, inner)) inside++;
-            if (uses.GetValueOrDefault(inner) > inside)
+            if (uses[inner] > inside)
                 return $"{Text.Printer.PrintExpression(inner)} is also used outside the pattern; fusing would compute it twice";
         }
         return null;
+    }
+}
+
+/// <summary>Values keyed by the nodes of one builder, stored by their dense <see cref="Node.Id"/> (a dictionary keyed by
+/// reference cost most of a pass's time on large graphs). Missing entries read as default.</summary>
+internal sealed class NodeTable<T>(int capacity)
+{
+    private T[] _items = new T[Math.Max(capacity, 16)];
+
+    public ref T this[Node n]
+    {
+        get
+        {
+            if (n.Id >= _items.Length) Array.Resize(ref _items, Math.Max(n.Id + 1, _items.Length * 2));
+            return ref _items[n.Id];
+        }
     }
 }
