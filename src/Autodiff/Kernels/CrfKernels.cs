@@ -74,15 +74,21 @@ internal static class Crf
     /// beta_t(i) = log Σ_j exp(a[i, j] + v_j), scaled like the forward (row maxima of a, max of v; log-sum-exp
     /// fallback); P(y_t = i) = exp(alpha_t(i) + beta_t(i) − log Z); and P(y_t = i, y_{t+1} = j) is P(y_t = i) times the
     /// conditional exp(a[i, j] + v_j − beta_t(i)), formed from the same scaled terms (each at most 1).
-    /// <paramref name="scratch"/> holds at least 4·L values.</summary>
+    /// A sequence with no allowed path (log Z = −inf) has zero marginals, as softmax of an all −inf row is zeros (the
+    /// formulas would give exp(−inf − (−inf)) = NaN). <paramref name="scratch"/> holds at least 4·L values.</summary>
     public static void Marginals(ReadOnlySpan<double> e, CrfTransitions tr, ReadOnlySpan<double> end, int n, int L,
         ReadOnlySpan<double> alpha, double logZ, Span<double> node, Span<double> edges, Span<double> scratch)
     {
+        edges.Clear();
+        if (double.IsNegativeInfinity(logZ))
+        {
+            node[..(n * L)].Clear();
+            return;
+        }
         Span<double> next = scratch[..L], cur = scratch.Slice(L, L), v = scratch.Slice(2 * L, L), tmp = scratch.Slice(3 * L, L);
         if (end.IsEmpty) next.Clear();
         else end.CopyTo(next);
         NodeRow(alpha, next, logZ, n - 1, L, node);
-        edges.Clear();
         for (int t = n - 2; t >= 0; t--)
         {
             TensorPrimitives.Add(e.Slice((t + 1) * L, L), next, v);

@@ -33,7 +33,8 @@ public enum CrfPart
 /// the sequence and position.</para>
 /// <para>All kernels compute in double (float32 operands are widened), each step scaled by its maxima with a
 /// max-shifted log-sum-exp wherever a scaled sum underflows, so scores of magnitude 1e3 give finite, accurate results. A −inf score forbids a tag or a transition; if every path of a sequence is
-/// forbidden its log Z is −inf and its marginals NaN. NaN scores give NaN.</para></summary>
+/// forbidden its log Z is −inf and its marginals are 0 (as softmax of an all −inf row), so it contributes nothing to the
+/// gradients, also not to the transition, start and end gradients shared by the batch. NaN scores give NaN.</para></summary>
 /// <param name="HasStart">A start score vector is an operand.</param>
 /// <param name="HasEnd">An end score vector is an operand.</param>
 /// <param name="HasLengths">A lengths vector is an operand.</param>
@@ -146,7 +147,12 @@ public abstract record CrfOp(bool HasStart, bool HasEnd, bool HasLengths) : Op
 /// marginals theorem, ∂/∂emissions[b, t, l] = g_b·(1[tags[b, t] = l] − P(y_t = l)),
 /// ∂/∂transitions[i, j] = Σ_b g_b·(gold count of (i, j) − Σ_t P(y_t = i, y_{t+1} = j)), and for start and end the
 /// first and last tag indicators minus their marginals. Padding positions and empty sequences get zero gradient.
-/// The forward saves the forward variables (B·T·L doubles); the backward runs the backward recursion.</para></summary>
+/// The forward saves the forward variables (B·T·L doubles); the backward runs the backward recursion.</para>
+/// <para>A sequence whose gold path is forbidden (score −inf), in particular one with no allowed path at all (log Z = −inf,
+/// where score − log Z would be −inf − (−inf) = NaN), has log-likelihood −inf and gradient 0: its loss is +inf under
+/// every finite change of the scores, so no direction improves it, and its g·(gold − marginals) must not reach the
+/// parameters shared with the other sequences (as PyTorch's <c>ctc_loss(zero_infinity=True)</c> zeroes the gradients of
+/// impossible alignments).</para></summary>
 /// <param name="HasStart">A start score vector is an operand.</param>
 /// <param name="HasEnd">An end score vector is an operand.</param>
 /// <param name="HasLengths">A lengths vector is an operand.</param>
@@ -170,14 +176,16 @@ public sealed record CrfLogLikelihoodOp(bool HasStart = false, bool HasEnd = fal
     /// <summary><c>reshape(g, (B, 1, 1)) * (crf_path_marginals(tags, lengths=n, classes=L) - crf_marginals(emissions,
     /// transitions, ...))</c> for the emissions, <c>sum(reshape(g, (B, 1, 1)) * (crf_path_edge_marginals(...) -
     /// crf_edge_marginals(...)), axis=0)</c> for the transitions, likewise with the start and end marginals; none for
-    /// tags and lengths.</summary>
-    public override Expr?[] Gradient(Node node, Expr g) => StatisticsGradient(node, g, gold: true);
+    /// tags and lengths. g is first replaced by <c>where(1 / ll, g, 0)</c> (ll this node's value): 1 / ll is ±0 exactly
+    /// where ll = −inf, so a sequence whose gold path is forbidden gets gradient 0, as in the backward.</summary>
+    public override Expr?[] Gradient(Node node, Expr g) => StatisticsGradient(node, Expr.Where(1 / node.Expr, g, g.Const(0)), gold: true);
 }
 
 /// <summary><c>crf_log_partition(emissions, transitions, start=s, end=e, lengths=n)</c>: log Z [B], the log-sum-exp of
 /// the scores of all tag paths of each sequence (0 for an empty one), by the forward algorithm in log space. Its
 /// gradient is the expected sufficient statistics: g_b·P(y_t = l) for the emissions, Σ_b g_b·Σ_t P(y_t = i, y_{t+1} = j)
-/// for the transitions, g_b·P(y_0 = l) and g_b·P(y_{n−1} = l) for start and end. See <see cref="CrfOp"/>.</summary>
+/// for the transitions, g_b·P(y_0 = l) and g_b·P(y_{n−1} = l) for start and end. A sequence with no allowed path has
+/// log Z = −inf and gradient 0, as logsumexp of an all −inf row. See <see cref="CrfOp"/>.</summary>
 /// <param name="HasStart">A start score vector is an operand.</param>
 /// <param name="HasEnd">An end score vector is an operand.</param>
 /// <param name="HasLengths">A lengths vector is an operand.</param>
@@ -507,18 +515,20 @@ internal sealed class CrfData
 
 /// <summary>Per-node state of the CRF ops: the operands in double and, for the log-partition and log-likelihood, the
 /// forward variables alpha [B, T, L] and log Z [B] saved for the backward, and the backward's per-sequence node
-/// marginals [B, T, L], edge counts [B, L, L] and batch sum [L, L]. Buffers are reused across runs.</summary>
+/// marginals [B, T, L], edge counts [B, L, L] and batch sum [L, L]; <see cref="Impossible"/> marks the sequences whose
+/// value is −inf, which get gradient 0. Buffers are reused across runs.</summary>
 internal sealed class CrfState
 {
     public CrfData Data { get; } = new();
     public double[] Alpha = [];
     public double[] LogZ = [];
+    public bool[] Impossible = [];
     public double[] Node = [];
     public double[] Edges = [];
     public double[] Sum = [];
 
     /// <summary><paramref name="buffer"/>, reallocated if it does not have <paramref name="size"/> elements.</summary>
-    public static double[] Sized(ref double[] buffer, int size) => buffer.Length == size ? buffer : buffer = new double[size];
+    public static TB[] Sized<TB>(ref TB[] buffer, int size) => buffer.Length == size ? buffer : buffer = new TB[size];
 }
 
 /// <summary>The forward and backward kernels of <see cref="CrfLogPartitionOp"/> and <see cref="CrfLogLikelihoodOp"/>
@@ -526,13 +536,15 @@ internal sealed class CrfState
 internal static class CrfPartition
 {
     /// <summary>log Z (or the log-likelihood) of every sequence, from the operands loaded into <paramref name="st"/>;
-    /// saves alpha and log Z.</summary>
+    /// saves alpha and log Z, and marks the sequences whose value is −inf (log Z = −inf: no allowed path; for the
+    /// log-likelihood also a forbidden gold path, whose value is −inf even when log Z is −inf too).</summary>
     public static void Forward<T>(CrfState st, OpContext c, bool gold) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var d = st.Data;
         int B = d.B, TT = d.T, L = d.L;
         var alpha = CrfState.Sized(ref st.Alpha, B * TT * L);
         var logZs = CrfState.Sized(ref st.LogZ, B);
+        var impossible = CrfState.Sized(ref st.Impossible, B);
         var y = (T[])c.Output.Data;
         Parallelism.For(B, (long)TT * L * L, (lo, hi) =>
         {
@@ -542,14 +554,17 @@ internal static class CrfPartition
                 int n = d.Length(b);
                 double logZ = n == 0 ? 0 : Kernel.Forward(d.Emissions(b), d.A, d.S, d.F, n, L, alpha.AsSpan(b * TT * L, n * L), tmp.Span);
                 logZs[b] = logZ;
-                double v = !gold ? logZ : n == 0 ? 0 : Kernel.PathScore(d.Emissions(b), d.A, d.S, d.F, n, L, d.TagsOf(b)) - logZ;
+                double score = gold && n > 0 ? Kernel.PathScore(d.Emissions(b), d.A, d.S, d.F, n, L, d.TagsOf(b)) : 0;
+                impossible[b] = double.IsNegativeInfinity(logZ) || (gold && double.IsNegativeInfinity(score));
+                double v = impossible[b] ? double.NegativeInfinity : gold ? score - logZ : logZ;
                 y[b] = T.CreateTruncating(v);
             }
         });
     }
 
     /// <summary>Accumulates g·marginals (or g·(gold − marginals)) into the gradients of emissions, transitions and the
-    /// start and end operands at <paramref name="startIndex"/> and <paramref name="endIndex"/> (-1 when absent).</summary>
+    /// start and end operands at <paramref name="startIndex"/> and <paramref name="endIndex"/> (-1 when absent); the
+    /// sequences marked impossible by the forward contribute nothing.</summary>
     public static void Backward<T>(CrfState st, OpContext c, bool gold, int startIndex, int endIndex) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var d = st.Data;
@@ -570,7 +585,7 @@ internal static class CrfPartition
             for (int b = lo; b < hi; b++)
             {
                 int n = d.Length(b);
-                if (n == 0) continue;
+                if (n == 0 || st.Impossible[b]) continue;
                 var nb = node.AsSpan(b * TT * L, n * L);
                 var eb = edges is null ? default : edges.AsSpan(b * L * L, L * L);
                 Kernel.Marginals(d.Emissions(b), d.A, d.F, n, L, st.Alpha.AsSpan(b * TT * L, n * L), st.LogZ[b], nb, eb, scratch.Span);
@@ -595,7 +610,7 @@ internal static class CrfPartition
             for (int b = 0; b < B; b++)
             {
                 int n = d.Length(b);
-                if (n == 0) continue;
+                if (n == 0 || st.Impossible[b]) continue;
                 double gb = double.CreateTruncating(g[b]);
                 var m = model(b, n);
                 for (int i = 0; i < m.Length; i++) acc[i] += gold ? -gb * m[i] : gb * m[i];

@@ -1,12 +1,71 @@
 using System.Buffers;
 using System.Numerics;
-using System.Numerics.Tensors;
 
 namespace Autodiff;
 
 // Products along axes (prod) and leave-one-out products (prod_others). Their gradients are leave-one-out products, computed
 // by prefix and suffix products (the forward-backward recursion) in O(n) per row, exactly, whatever the number of zeros and
-// without any division. See docs/rules.md, "Products, log-reals and p-norms".
+// without any division. Every product is held as a mantissa and a separate binary exponent (Scaled<T>), so no partial
+// product overflows or underflows: only the final result is rounded to T. See docs/rules.md, "Products, log-reals and
+// p-norms", and docs/numerics.md.
+
+/// <summary>A real number M·2^E with its binary exponent held apart (E a 64-bit integer), so that products of any number
+/// of factors neither overflow nor underflow on the way. M is 0, ±inf, NaN, or of magnitude within the band
+/// [2^−h, 2^h], h = ⌊ILogB(largest finite T)/2⌋ − 1 (510 for double, 62 for float): the product of two such mantissas is a
+/// normal number, so it is rounded exactly as the true product, and M is renormalised to [1, 2) with
+/// <c>ILogB</c>/<c>ScaleB</c> only when a product leaves the band (which gives the same result as renormalising after
+/// every factor, since scaling by a power of 2 is exact). Only <see cref="Value"/> rounds to T's range, giving ±inf or
+/// ±0 exactly when the true result is out of it. Zeros, infinities and NaN behave as in IEEE arithmetic (0·inf = NaN).</summary>
+internal readonly record struct Scaled<T>(T M, long E) where T : IFloatingPointIeee754<T>
+{
+    private static readonly int H = T.ILogB(T.BitDecrement(T.PositiveInfinity)) / 2 - 1;   // ILogB of the largest finite value
+    private static readonly T Low = T.ScaleB(T.One, -H), High = T.ScaleB(T.One, H);
+
+    /// <summary>1.</summary>
+    public static Scaled<T> One => new(T.One, 0);
+
+    /// <summary>0.</summary>
+    public static Scaled<T> Zero => new(T.Zero, 0);
+
+    /// <summary>x, exactly.</summary>
+    public static Scaled<T> Of(T x) => Banded(x, 0);
+
+    /// <summary>m·2^e, renormalised if m is outside the band (0, ±inf and NaN are kept as they are, with exponent 0).</summary>
+    private static Scaled<T> Banded(T m, long e)
+    {
+        if (T.Abs(m) >= Low && T.Abs(m) <= High) return new(m, e);
+        if (T.IsZero(m) || !T.IsFinite(m)) return new(m, 0);
+        int k = T.ILogB(m);
+        return new(T.ScaleB(m, -k), e + k);
+    }
+
+    /// <summary>The product: one rounding of the mantissas' product, a normal number.</summary>
+    public static Scaled<T> operator *(Scaled<T> a, Scaled<T> b) => Banded(a.M * b.M, a.E + b.E);
+
+    /// <summary>The product with a factor of T: M·x directly when that stays in the band (then it did not overflow or
+    /// underflow), else with x's exponent taken out first.</summary>
+    public static Scaled<T> operator *(Scaled<T> a, T x)
+    {
+        T m = a.M * x;
+        return T.Abs(m) >= Low && T.Abs(m) <= High ? new(m, a.E) : a * Of(x);
+    }
+
+    /// <summary>The sum, both renormalised to [1, 2) and aligned to the larger exponent.</summary>
+    public static Scaled<T> operator +(Scaled<T> a, Scaled<T> b)
+    {
+        if (!T.IsFinite(a.M) || !T.IsFinite(b.M) || (T.IsZero(a.M) && T.IsZero(b.M))) return new(a.M + b.M, 0);
+        if (T.IsZero(a.M)) return b;
+        if (T.IsZero(b.M)) return a;
+        int ka = T.ILogB(a.M), kb = T.ILogB(b.M);
+        long ea = a.E + ka, eb = b.E + kb, e = Math.Max(ea, eb);
+        return Banded(T.ScaleB(T.ScaleB(a.M, -ka), Exponent(ea - e)) + T.ScaleB(T.ScaleB(b.M, -kb), Exponent(eb - e)), e);
+    }
+
+    /// <summary>The value rounded to T.</summary>
+    public T Value => E == 0 ? M : T.ScaleB(M, Exponent(E));
+
+    private static int Exponent(long e) => (int)Math.Clamp(e, int.MinValue, int.MaxValue);
+}
 
 /// <summary>A tensor viewed as rows along a set of reduced axes: row r holds the elements whose kept-axis index is r
 /// (row-major over the kept axes, which is also the element order of a reduction's output), and element j of a row has
@@ -87,7 +146,8 @@ internal sealed class AxisRows
     }
 }
 
-/// <summary>Leave-one-out ("cavity") products by prefix and suffix products: O(n) per row, no division, exact with zeros.</summary>
+/// <summary>Leave-one-out ("cavity") products by prefix and suffix products: O(n) per row, no division, exact with zeros;
+/// the prefix and suffix products are <see cref="Scaled{T}"/>, so they neither overflow nor underflow.</summary>
 internal static class Cavity
 {
     /// <summary>dst[k] (+)= scale[row] · [ε₁⋯ε_m] Π_{j≠k} (x_j + Σ_r ε_r t_r[j]) along each row, where ε_r² = 0 and m is the
@@ -106,9 +166,9 @@ internal static class Cavity
         {
             Kernels.Parallelism.For(rows.Rows, (long)n * k * (m + 1), (start, end) =>
             {
-                var pre = ArrayPool<T>.Shared.Rent(Math.Max(n * k, 1));
-                var suffix = new T[k];
-                var next = new T[k];
+                var pre = ArrayPool<Scaled<T>>.Shared.Rent(Math.Max(n * k, 1));
+                var suffix = new Scaled<T>[k];
+                var next = new Scaled<T>[k];
                 for (int r = start; r < end; r++)
                 {
                     var row = target.AsSpan(r * n, n);
@@ -116,7 +176,7 @@ internal static class Cavity
                     if (m == 0) LeaveOneOut<T>(packed[0].AsSpan(r * n, n), pre, row, f, add);
                     else Mixed(packed, r * n, n, m, pre, suffix, next, row, f, add);
                 }
-                ArrayPool<T>.Shared.Return(pre);
+                ArrayPool<Scaled<T>>.Shared.Return(pre);
             });
             if (!direct) rows.Store<T>(target.AsSpan(0, size), dst, accumulate);
         }
@@ -129,52 +189,53 @@ internal static class Cavity
 
     /// <summary>dst[j] (+)= scale · Π_{k&lt;j} x_k · Π_{k&gt;j} x_k: the prefix products left to right (into
     /// <paramref name="pre"/>), then the suffix products right to left.</summary>
-    private static void LeaveOneOut<T>(ReadOnlySpan<T> x, Span<T> pre, Span<T> dst, T scale, bool add) where T : IFloatingPointIeee754<T>
+    private static void LeaveOneOut<T>(ReadOnlySpan<T> x, Span<Scaled<T>> pre, Span<T> dst, T scale, bool add) where T : IFloatingPointIeee754<T>
     {
-        T p = T.One;
+        var p = Scaled<T>.One;
         for (int j = 0; j < x.Length; j++)
         {
             pre[j] = p;
             p *= x[j];
         }
-        T s = scale;
+        var s = Scaled<T>.Of(scale);
         for (int j = x.Length - 1; j >= 0; j--)
         {
-            dst[j] = add ? dst[j] + pre[j] * s : pre[j] * s;
+            T v = (pre[j] * s).Value;
+            dst[j] = add ? dst[j] + v : v;
             s *= x[j];
         }
     }
 
     /// <summary>The same prefix/suffix recursion over multilinear numbers in ε₁ … ε_m (ε_r² = 0), each held as its 2^m
     /// coefficients indexed by the subset of ε's (a bit mask); the result is the coefficient of ε₁⋯ε_m.</summary>
-    private static void Mixed<T>(T[][] rows, int offset, int n, int m, T[] pre, T[] suffix, T[] next, Span<T> dst, T scale, bool add)
-        where T : IFloatingPointIeee754<T>
+    private static void Mixed<T>(T[][] rows, int offset, int n, int m, Scaled<T>[] pre, Scaled<T>[] suffix, Scaled<T>[] next,
+        Span<T> dst, T scale, bool add) where T : IFloatingPointIeee754<T>
     {
         int k = 1 << m, full = k - 1;
         if (n == 0) return;
-        Array.Clear(pre, 0, k);
-        pre[0] = T.One;
+        Array.Fill(pre, Scaled<T>.Zero, 0, k);
+        pre[0] = Scaled<T>.One;
         for (int j = 1; j < n; j++) Times(rows, offset + j - 1, m, pre.AsSpan((j - 1) * k, k), pre.AsSpan(j * k, k));
-        Array.Clear(suffix);
-        suffix[0] = scale;
+        Array.Fill(suffix, Scaled<T>.Zero);
+        suffix[0] = Scaled<T>.Of(scale);
         for (int j = n - 1; j >= 0; j--)
         {
             var p = pre.AsSpan(j * k, k);
-            T top = T.Zero;
+            var top = Scaled<T>.Zero;
             for (int a = 0; a < k; a++) top += p[a] * suffix[full ^ a];
-            dst[j] = add ? dst[j] + top : top;
+            dst[j] = add ? dst[j] + top.Value : top.Value;
             Times(rows, offset + j, m, suffix, next);
             next.CopyTo(suffix, 0);
         }
     }
 
     /// <summary>result = a · (x_j + Σ_r ε_r t_r[j]).</summary>
-    private static void Times<T>(T[][] rows, int j, int m, ReadOnlySpan<T> a, Span<T> result) where T : IFloatingPointIeee754<T>
+    private static void Times<T>(T[][] rows, int j, int m, ReadOnlySpan<Scaled<T>> a, Span<Scaled<T>> result) where T : IFloatingPointIeee754<T>
     {
         T x = rows[0][j];
         for (int s = 0; s < a.Length; s++)
         {
-            T v = a[s] * x;
+            var v = a[s] * x;
             for (int r = 0; r < m; r++)
                 if ((s & (1 << r)) != 0) v += a[s ^ (1 << r)] * rows[r + 1][j];
             result[s] = v;
@@ -185,7 +246,9 @@ internal static class Cavity
 /// <summary><c>prod(x, axis=..., keepdims=...)</c>: the product over one or several axes (all axes when none are given);
 /// the product over an empty axis is 1. The gradient is the leave-one-out product g · Π_{j≠i} x_j, computed by prefix and
 /// suffix products in O(n) per reduced row, exactly and without division: with one zero in a row only that entry's gradient
-/// is nonzero (the product of the others), with two or more zeros the row's gradient is 0; signs need no special care.</summary>
+/// is nonzero (the product of the others), with two or more zeros the row's gradient is 0; signs need no special care.
+/// The running, prefix and suffix products are <see cref="Scaled{T}"/> (a mantissa and a binary exponent), so the value and
+/// the gradient are finite whenever the true ones are: [1e200, 1e200, 1e-200, 1e-200] has product 1, not inf or NaN.</summary>
 public sealed record ProdOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
 {
     /// <inheritdoc/>
@@ -198,15 +261,30 @@ public sealed record ProdOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDi
     protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst)
     {
         for (int o = 0; o < outer; o++)
-        {
-            if (inner == 1)
+            for (int i = 0; i < inner; i++)
             {
-                dst[o] = n == 0 ? T.One : TensorPrimitives.Product(x.Slice(o * n, n));
-                continue;
+                var p = Scaled<T>.One;
+                for (int j = 0; j < n; j++) p *= x[(o * n + j) * inner + i];
+                dst[o * inner + i] = p.Value;
             }
-            var d = dst.Slice(o * inner, inner);
-            d.Fill(T.One);
-            for (int j = 0; j < n; j++) TensorPrimitives.Multiply(d, x.Slice((o * n + j) * inner, inner), d);
+    }
+    /// <summary>Each output element is the product of one row of <see cref="AxisRows"/> (packed once when the axes are not
+    /// trailing), so products over several axes are also held scaled to the end, never rounded between axis groups.</summary>
+    protected override void Forward<T>(OpContext c)
+    {
+        var rows = (AxisRows)c.State!;
+        var x = (T[])c.Inputs[0].Data;
+        var y = (T[])c.Output.Data;
+        var packed = rows.Read(x);
+        int n = rows.N;
+        try
+        {
+            Kernels.Parallelism.For(rows.Rows, n, (start, end) =>
+                Kernel<T>(packed.AsSpan(start * n, (end - start) * n), end - start, n, 1, y.AsSpan(start, end - start)));
+        }
+        finally
+        {
+            AxisRows.Release(packed, x);
         }
     }
     /// <inheritdoc/>

@@ -186,9 +186,9 @@ public class RewriteSoundnessTests
                 }
                 if (name == "q")
                 {
-                    // Positive, as declared: the program's scale, +inf, and tiny values.
+                    // Positive, as declared: the program's scale, +inf, and values at both ends of the range.
                     var q = Tensor.Zeros(DType.F64, i.Shape);
-                    for (int k = 0; k < q.Size; k++) q.SetDouble(k, Pick(10) switch { 0 => double.PositiveInfinity, 1 => 1e-300, _ => _scale * (0.01 + _rng.NextDouble()) });
+                    for (int k = 0; k < q.Size; k++) q.SetDouble(k, Pick(10) switch { 0 => double.PositiveInfinity, 1 => 1e-300, 2 => 1e300, _ => _scale * (0.01 + _rng.NextDouble()) });
                     v[name] = q;
                     continue;
                 }
@@ -214,10 +214,10 @@ public class RewriteSoundnessTests
             var inputs = prog.Inputs();
             string Where() => $"seed {seed}\n{Printer.Print(prog.Graph)}\nsimplified:\n{Printer.Print(result.After)}\ninputs:\n" +
                 string.Join("\n", inputs.Select(kv => $"  {kv.Key} = {kv.Value}"));
-            bool clean = NoOverflow(prog.Graph, inputs);
             var naive = new Tape(prog.Graph).Run(inputs);
             var simple = new Tape(result.After).Run(inputs);
             bool finite = double.IsFinite(naive.Value.GetDouble(0));
+            bool clean = finite && NoOverflow(prog.Graph, inputs);   // only finite values are compared
             if (finite) Interlocked.Increment(ref finiteValues);
             if (finite && clean) Interlocked.Increment(ref compared);
             Close(naive.Value, simple.Value, "value", Where, clean);
@@ -227,9 +227,9 @@ public class RewriteSoundnessTests
                 Assert.Equal(g.Shape, simple.Gradients[name].Shape);
                 Close(g, simple.Gradients[name], "d/d" + name, Where, clean);
             }
-        }, iter: 1500, threads: 1);
-        Assert.True(rewritten > 900, $"only {rewritten} of 1500 random programs were rewritten at all");
-        Assert.True(compared > 350, $"only {compared} of 1500 random programs had a finite naive value computed without overflow ({finiteValues} finite)");
+        }, iter: 1000, threads: 1);
+        Assert.True(rewritten > 600, $"only {rewritten} of 1000 random programs were rewritten at all");
+        Assert.True(compared > 230, $"only {compared} of 1000 random programs had a finite naive value computed without overflow ({finiteValues} finite)");
     }
 
     /// <summary>True if the naive graph computed without leaving the range of double: no intermediate value (inputs and

@@ -91,10 +91,10 @@ internal sealed record CrfSetup(int B, int T, int L, bool Start = true, bool End
             paths.Add(((long[])p.Clone(), Score(p)));
         }
         double max = paths.Max(q => q.Score);
-        double logZ = max + Math.Log(paths.Sum(q => Math.Exp(q.Score - max)));
+        double logZ = double.IsNegativeInfinity(max) ? max : max + Math.Log(paths.Sum(q => Math.Exp(q.Score - max)));
         foreach (var (y, sc) in paths)
         {
-            double w = Math.Exp(sc - logZ);
+            double w = double.IsNegativeInfinity(logZ) ? 0 : Math.Exp(sc - logZ);   // no allowed path: zero marginals
             for (int t = 0; t < n; t++) node[t * L + y[t]] += w;
             for (int t = 1; t < n; t++) edges[y[t - 1] * L + y[t]] += w;
             start[y[0]] += w;
