@@ -72,8 +72,8 @@ public class MatMulBenchmarks
     public double ForwardBackward() => _w.Step();
 }
 
-/// <summary>The simplifier on wide graphs of independent naive cross-entropy subgraphs (≈12 nodes each) and on long
-/// chains of naive logsumexp links (≈6 nodes each): 10k, 100k and 200k nodes.</summary>
+/// <summary>The simplifier on 10k, 100k and 200k nodes: wide graphs of independent naive cross-entropy subgraphs (about
+/// 11 nodes each, summed by a balanced tree) and long chains of dependent naive logsumexp links (about 6 nodes each).</summary>
 [MemoryDiagnoser]
 public class SimplifierBenchmarks
 {
@@ -83,13 +83,15 @@ public class SimplifierBenchmarks
     [Params(10_000, 100_000, 200_000)]
     public int Nodes { get; set; }
 
-    /// <summary>"wide" (independent cross-entropies summed by a balanced tree) or "chain" (dependent logsumexp links).</summary>
+    /// <summary>"wide" or "chain".</summary>
     [Params("wide", "chain")]
     public string Shape { get; set; } = "wide";
 
     /// <summary>Builds the graph.</summary>
     [GlobalSetup]
-    public void Setup() => _g = Shape == "wide" ? Programs.WideCrossEntropy(Nodes / 12) : Programs.ChainLogSumExp(Nodes / 6);
+    public void Setup() => _g = Shape == "wide"
+        ? Programs.WideCrossEntropy(Nodes / Programs.WideNodesPerLoss)
+        : Programs.ChainLogSumExp(Nodes / Programs.ChainNodesPerLink);
 
     /// <summary>One simplification (the input graph is left unchanged, so every run does the same work).</summary>
     [Benchmark]

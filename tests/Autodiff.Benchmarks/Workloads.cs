@@ -70,16 +70,6 @@ public static class Programs
         _ => throw new ArgumentException($"unknown workload '{name}'; workloads are {string.Join(", ", Names)}"),
     };
 
-    /// <summary>The peer's matching TorchSharp workload name (see /work/shared/peers/torchsharp/Program.cs).</summary>
-    public static string PeerName(string name) => name switch
-    {
-        "fused" or "simplified" => "fused cross_entropy fwd+bwd",
-        "naive" => "naive exp/sum/div/log CE fwd+bwd",
-        "logsumexp" or "simplified_lse" => "logsumexp fwd+bwd",
-        "naive_lse" => "naive log(sum(exp)) fwd+bwd",
-        _ => "matmul [N,C]x[C,C] fwd+bwd",
-    };
-
     /// <summary><c>mean(sparse_softmax_cross_entropy(z, t, axis=1))</c>, hand-written with the fused op.</summary>
     public static Graph Fused(DType dt, int n, int c)
     {
@@ -121,8 +111,14 @@ public static class Programs
         return b.Build(z.MatMul(w).Sum());
     }
 
+    /// <summary>Nodes per subgraph of <see cref="WideCrossEntropy"/>.</summary>
+    public const int WideNodesPerLoss = 11;
+
+    /// <summary>Nodes per link of <see cref="ChainLogSumExp"/>.</summary>
+    public const int ChainNodesPerLink = 6;
+
     /// <summary>A wide graph of <paramref name="count"/> independent naive cross-entropy subgraphs (each over its own
-    /// scaling z·k of a shared [4, 8] input), summed by a balanced tree: about 12 nodes per subgraph, each of which the
+    /// scaling z·k of a shared [4, 8] input), summed by a balanced tree: about 11 nodes per subgraph, each of which the
     /// simplifier rewrites into a fused sparse cross-entropy.</summary>
     public static Graph WideCrossEntropy(int count)
     {
@@ -147,8 +143,8 @@ public static class Programs
         return b.Build(losses[0]);
     }
 
-    /// <summary>A long chain: x₀ = z, x_{k+1} = log(sum(exp(x_k) · k, axis=1, keepdims=true)) + x_k, each link a naive
-    /// log-sum-exp pattern (fused by the simplifier) feeding the next one; about 7 nodes per link.</summary>
+    /// <summary>A long chain: x₀ = z, x_{k+1} = log(sum(exp(x_k·c_k), axis=1, keepdims=true)) + x_k, each link a naive
+    /// log-sum-exp pattern (fused by the simplifier) feeding the next one; about 6 nodes per link.</summary>
     public static Graph ChainLogSumExp(int links)
     {
         var b = new GraphBuilder();

@@ -11,11 +11,13 @@ namespace Autodiff.Kernels;
 /// the vector paths (the tests allow 2 ulp against <see cref="Math.Exp"/> and <see cref="Math.Log(double)"/>).
 /// </summary>
 /// <remarks>
-/// <para>exp: Cody-Waite range reduction x = n·ln 2 + r with |r| ≤ ln 2 / 2 (two-part ln 2, fused multiply-adds), a
-/// polynomial for e^r (Cephes' degree-6 form for float, a degree-12 one for double) and scaling by 2^n: AVX-512
-/// <c>vscalef</c> on 512-bit vectors, two multiplications by constructed powers of two on 256-bit vectors, so that
-/// subnormal results are rounded once. The input is clamped first, so −inf and every x whose exp rounds to 0 give +0,
-/// every x whose exp overflows (and +inf) gives +inf, and NaN stays NaN.</para>
+/// <para>exp on 512-bit vectors: x = (16n + j)·ln2/16 + r with |r| ≤ ln2/32 (two-part ln 2, fused multiply-adds),
+/// e^x = 2^n·2^(j/16)·e^r with 2^(j/16) from a 16-entry table in registers and e^r − 1 a polynomial (degree 3 for float,
+/// 7 for double); 2^n goes into the exponent field with integer operations when every lane's result is normal, else the
+/// vector is recomputed with the input clamped and scaled by <c>vscalef</c>. On 256-bit vectors: Cody-Waite reduction
+/// with |r| ≤ ln2/2, Cephes' degree-6 polynomial for float (degree 12 for double) and 2^n applied in two steps. Both round
+/// subnormal results once; −inf and every x whose exp rounds to 0 give +0, every x whose exp overflows (and +inf) gives
+/// +inf, and NaN stays NaN.</para>
 /// <para>log: x = m·2^e with m in [√½, √2) (AVX-512 <c>vgetexp</c>/<c>vgetmant</c>, which also normalize subnormals,
 /// or bit manipulation after scaling subnormals up on 256-bit vectors), then Cephes' polynomial in m − 1 for float and
 /// fdlibm's series in s = f/(2 + f) for double. log(±0) = −inf, log(+inf) = +inf, log of a negative number or NaN is NaN.</para>
@@ -620,6 +622,7 @@ internal readonly unsafe struct Simd512<T> : ISimd<T, Vector512<T>, Vector512<do
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Exp(Vector512<T> x) => FastMath.Exp(x);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T MaxAcross(Vector512<T> v) => Simd256<T>.MaxAcross(Simd256<T>.Max(v.GetLower(), v.GetUpper()));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -688,16 +691,18 @@ internal readonly unsafe struct Simd256<T> : ISimd<T, Vector256<T>, Vector256<do
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Exp(Vector256<T> x) => FastMath.Exp(x);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T MaxAcross(Vector256<T> v)
     {
-        T m = v.GetElement(0);
-        for (int i = 1; i < Vector256<T>.Count; i++)
+        if (typeof(T) == typeof(float))
         {
-            T e = v.GetElement(i);
-            if (Comparer<T>.Default.Compare(e, m) > 0) m = e;
+            var f = Sse.Max(v.AsSingle().GetLower(), v.AsSingle().GetUpper());
+            f = Sse.Max(f, Sse.Shuffle(f, f, 0b_01_00_11_10));
+            return (T)(object)Sse.Max(f, Sse.Shuffle(f, f, 0b_10_11_00_01)).ToScalar();
         }
 
-        return m;
+        var d = Sse2.Max(v.AsDouble().GetLower(), v.AsDouble().GetUpper());
+        return (T)(object)Sse2.Max(d, Sse2.Shuffle(d, d, 0b01)).ToScalar();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -73,7 +73,15 @@ public static class Parallelism
             return;
         }
 
-        Pool.Run(new ActionJob(body), count, chunks, chunks);
+        var job = ActionJob.Rent(body);
+        try
+        {
+            Pool.Run(job, count, chunks, chunks);
+        }
+        finally
+        {
+            ActionJob.Return(job);
+        }
     }
 
     /// <summary>
@@ -121,6 +129,7 @@ public static class Parallelism
         public int Chunks;
         public int Next;
         public int Completed;
+        public int Inside;
         public List<Exception>? Errors;
 
         public abstract void Run(int start, int end);
@@ -156,9 +165,28 @@ public static class Parallelism
         }
     }
 
-    private sealed class ActionJob(Action<int, int> body) : Job
+    private sealed class ActionJob : Job
     {
-        public override void Run(int start, int end) => body(start, end);
+        [ThreadStatic]
+        private static ActionJob? cached;
+
+        private Action<int, int>? _body;
+
+        public static ActionJob Rent(Action<int, int> body)
+        {
+            var job = cached ?? new ActionJob();
+            cached = null;
+            job._body = body;
+            return job;
+        }
+
+        public static void Return(ActionJob job)
+        {
+            job._body = null;
+            cached = job;
+        }
+
+        public override void Run(int start, int end) => _body!(start, end);
     }
 
     private sealed class StructJob<TBody> : Job
@@ -227,9 +255,9 @@ public static class Parallelism
                 }
 
                 Done.Reset();
+                Volatile.Write(ref job.Next, 0);
                 Volatile.Write(ref active, helpers);
                 Volatile.Write(ref current, job);
-                Volatile.Write(ref job.Next, 0);
                 Interlocked.Increment(ref generation);
                 for (int w = 0; w < helpers; w++)
                 {
@@ -243,7 +271,14 @@ public static class Parallelism
                     Done.Reset();
                 }
 
+                // No worker may still hold this job when it is reused: wait for the ones inside Participate to leave (a
+                // worker that enters now sees current != job and leaves at once).
                 Volatile.Write(ref current, null);
+                var spin = default(SpinWait);
+                while (Volatile.Read(ref job.Inside) != 0)
+                {
+                    spin.SpinOnce();
+                }
             }
             finally
             {
@@ -257,7 +292,6 @@ public static class Parallelism
         /// <summary>Runs the chunks one after the other on this thread (the same ranges as in parallel).</summary>
         private static void RunSerially(Job job)
         {
-            job.Next = job.Chunks;
             for (int i = 0; i < job.Chunks; i++)
             {
                 job.Run((int)((long)job.Count * i / job.Chunks), (int)((long)job.Count * (i + 1) / job.Chunks));
@@ -332,7 +366,13 @@ public static class Parallelism
                     seen = Volatile.Read(ref generation);
                     if (_index < Volatile.Read(ref active) && Volatile.Read(ref current) is { } job)
                     {
-                        job.Participate(Done);
+                        Interlocked.Increment(ref job.Inside);
+                        if (ReferenceEquals(Volatile.Read(ref current), job))
+                        {
+                            job.Participate(Done);
+                        }
+
+                        Interlocked.Decrement(ref job.Inside);
                     }
                 }
             }

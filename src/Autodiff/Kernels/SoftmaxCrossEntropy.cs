@@ -36,16 +36,19 @@ internal static class SoftmaxCrossEntropy
     /// <summary>Work per row element used to decide on parallelism (a few passes over each row).</summary>
     private const int Passes = 4;
 
-    /// <summary>Rows at least this many bytes long are overwritten with streaming (non-temporal) stores; shorter rows
-    /// keep the forward's numerators in the gradient buffer (see <see cref="Stashes{T}"/>).</summary>
+    /// <summary>Rows at least this many bytes long are overwritten with streaming (non-temporal) stores.</summary>
     private const int StreamingBytes = 32 * 1024;
+
+    /// <summary>Rows at most this many bytes long keep the forward's numerators in the gradient buffer (see
+    /// <see cref="Stashes{T}"/>): the row, its numerators and the prefetched next row then fit in L1 together.</summary>
+    private const int StashBytes = 8 * 1024;
 
     /// <summary>Whether a forward should write the numerators exp(x − max) of rows of length n into the (overwritten)
     /// gradient buffer, so the backward only scales them in place instead of computing exp again. Measured on AVX-512
-    /// (Zen 4): at 4096×1000 f32 the stash wins (one exp pass saved, the extra write stays in cache), at 256×50000 the
-    /// recomputation with streaming stores wins.</summary>
+    /// (Zen 4): at 4096×1000 f32 the stash wins (one exp pass saved), from 3000 f32 classes (12 KB rows, which no longer
+    /// fit in L1 three at a time) the recomputation wins, with streaming stores from 32 KB rows.</summary>
     public static bool Stashes<T>(int n)
-        where T : unmanaged => (long)n * Unsafe.SizeOf<T>() < StreamingBytes;
+        where T : unmanaged => (long)n * Unsafe.SizeOf<T>() <= StashBytes;
 
     // ---------------------------------------------------------------- layout
 

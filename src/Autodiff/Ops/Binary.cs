@@ -266,7 +266,17 @@ public sealed record DivOp : BinaryOp
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb)
     {
         if (!ga.IsEmpty) TensorPrimitives.Divide(g, b, ga);
-        if (!gb.IsEmpty) for (int i = 0; i < g.Length; i++) gb[i] = -(g[i] / b[i]) * y[i];
+        if (!gb.IsEmpty)
+        {
+            // gb[i] = -(g[i] / b[i]) * y[i], vectorized with the same roundings.
+            if (!ga.IsEmpty) TensorPrimitives.Multiply(ga, y, gb);
+            else
+            {
+                TensorPrimitives.Divide(g, b, gb);
+                TensorPrimitives.Multiply(gb, y, gb);
+            }
+            TensorPrimitives.Negate(gb, gb);
+        }
     }
     /// <inheritdoc/>
     protected override (Expr? A, Expr? B) Local(Expr a, Expr b, Expr y, Expr g) => (g / b, -(g * a) / b.Square());

@@ -278,7 +278,8 @@ public sealed record LogSoftmaxOp(int Axis) : Op
 
 /// <summary><c>logsumexp(x, axis=..., keepdims=...)</c>: log Σ exp(x) over one run of adjacent axes (all axes when none are
 /// given), computed as max + log Σ exp(x − max) with the sum accumulated in double, so it is stable for every finite
-/// input. The backward is gx += g ⊙ exp(x − lse), evaluated from the saved row max and sum.
+/// input. The backward is gx += g ⊙ exp(x − lse), evaluated from the saved row max and sum (or, when the tape planned
+/// this node to overwrite x's gradient and rows are short, by scaling the exp(x − max) the forward left there).
 /// Non-finite policy: a row with NaN gives NaN and a NaN gradient in that row only; a row of only −inf (or an empty row)
 /// gives −inf with gradient 0 (not NaN); a row with +inf gives +inf and its gradient g is shared equally among the
 /// row's +inf entries (0 elsewhere), the limit of the softmax as those entries grow together.</summary>

@@ -130,10 +130,12 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
 /// <para>With weights the whole row loss is scaled by w_t (PyTorch's per-row <c>reduction='none'</c> loss without
 /// smoothing; with smoothing PyTorch instead weights each class's smoothing term by w_c, which is what the dense
 /// <see cref="SoftmaxCrossEntropyOp"/> with one-hot targets computes). Class weights get no gradient.</para>
-/// <para>Forward: one kernel per row (row max, exp(z − max) into a per-thread scratch row, sum in double,
-/// lse = max + log sum); only the row max and sum are saved, so the op keeps O(rows) state. Rows are split across cores
-/// above a size threshold. Backward: g·w_t·(q − (1 − ε)·onehot(t) − ε/C), recomputing exp(z − max) from the saved row
-/// statistics. Non-finite rows follow softmax's policy (NaN rows give NaN; −inf at the label gives +inf).</para></summary>
+/// <para>Forward: one pass per row that stays in L1 (row max, exp(z − max) summed in double, lse = max + log sum); the
+/// row max and sum are saved. When the tape planned this node to overwrite the logits' gradient (it is the first to
+/// write it) and rows are at most 8 KB, the forward also leaves exp(z − max) in that gradient buffer and the backward
+/// scales it in place; otherwise the backward recomputes it from the saved statistics. Rows are split across cores above
+/// a size threshold. Backward: g·w_t·(q − (1 − ε)·onehot(t) − ε/C). Non-finite rows follow softmax's policy (NaN rows
+/// give NaN; −inf at the label gives +inf).</para></summary>
 /// <param name="Axis">The class axis of z, resolved (non-negative).</param>
 /// <param name="IgnoreIndex">The label value whose rows are ignored; null when no label is ignored.</param>
 /// <param name="LabelSmoothing">ε in [0, 1].</param>
