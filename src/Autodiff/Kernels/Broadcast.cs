@@ -417,7 +417,7 @@ public static class Broadcast
         }
     }
 
-    private static void Apply<T>(BinaryKind kind, ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d)
+    internal static void Apply<T>(BinaryKind kind, ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         switch (kind)
@@ -432,7 +432,7 @@ public static class Broadcast
         }
     }
 
-    private static void Apply<T>(BinaryKind kind, ReadOnlySpan<T> x, T y, Span<T> d)
+    internal static void Apply<T>(BinaryKind kind, ReadOnlySpan<T> x, T y, Span<T> d)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         switch (kind)
@@ -447,7 +447,7 @@ public static class Broadcast
         }
     }
 
-    private static void Apply<T>(BinaryKind kind, T x, ReadOnlySpan<T> y, Span<T> d)
+    internal static void Apply<T>(BinaryKind kind, T x, ReadOnlySpan<T> y, Span<T> d)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         switch (kind)

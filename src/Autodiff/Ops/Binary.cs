@@ -122,16 +122,16 @@ public abstract record BinaryOp : Op
             var kind = op.Kind;
             if (form.A != Span1.Row && form.B != Span1.Row)
             {
-                if (form.A == Span1.Scalar) Broadcasting.Apply(kind, a[0], form.B == Span1.Scalar ? b : b.Slice(r0 * n, len), y);
-                else if (form.B == Span1.Scalar) Broadcasting.Apply(kind, a.Slice(r0 * n, len), b[0], y);
-                else Broadcasting.Apply(kind, a.Slice(r0 * n, len), b.Slice(r0 * n, len), y);
+                if (form.A == Span1.Scalar) Broadcast.Apply(kind, a[0], form.B == Span1.Scalar ? b : b.Slice(r0 * n, len), y);
+                else if (form.B == Span1.Scalar) Broadcast.Apply(kind, a.Slice(r0 * n, len), b[0], y);
+                else Broadcast.Apply(kind, a.Slice(r0 * n, len), b.Slice(r0 * n, len), y);
                 return;
             }
             for (int r = r0; r < r1; r++)
             {
                 var yr = y.Slice((r - r0) * n, n);
-                if (form.A == Span1.Row) Broadcasting.Apply(kind, a[r], b.Slice(r * n, n), yr);
-                else Broadcasting.Apply(kind, a.Slice(r * n, n), b[r], yr);
+                if (form.A == Span1.Row) Broadcast.Apply(kind, a[r], b.Slice(r * n, n), yr);
+                else Broadcast.Apply(kind, a.Slice(r * n, n), b[r], yr);
             }
         }
 
@@ -356,55 +356,6 @@ public sealed record PowOp : BinaryOp
     /// <inheritdoc/>
     protected override (Expr? A, Expr? B) Local(Expr a, Expr b, Expr y, Expr g) =>
         (g * b * a.Pow(b - 1), g * y * a.Log());
-}
-
-/// <summary>The elementwise kernels of <see cref="BinaryKind"/> on a span and a span or a scalar.</summary>
-internal static class Broadcasting
-{
-    public static void Apply<T>(BinaryKind kind, ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        switch (kind)
-        {
-            case BinaryKind.Add: TensorPrimitives.Add(x, y, d); break;
-            case BinaryKind.Subtract: TensorPrimitives.Subtract(x, y, d); break;
-            case BinaryKind.Multiply: TensorPrimitives.Multiply(x, y, d); break;
-            case BinaryKind.Divide: TensorPrimitives.Divide(x, y, d); break;
-            case BinaryKind.Maximum: TensorPrimitives.Max(x, y, d); break;
-            case BinaryKind.Minimum: TensorPrimitives.Min(x, y, d); break;
-            default: TensorPrimitives.Pow(x, y, d); break;
-        }
-    }
-
-    public static void Apply<T>(BinaryKind kind, ReadOnlySpan<T> x, T y, Span<T> d)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        switch (kind)
-        {
-            case BinaryKind.Add: TensorPrimitives.Add(x, y, d); break;
-            case BinaryKind.Subtract: TensorPrimitives.Subtract(x, y, d); break;
-            case BinaryKind.Multiply: TensorPrimitives.Multiply(x, y, d); break;
-            case BinaryKind.Divide: TensorPrimitives.Divide(x, y, d); break;
-            case BinaryKind.Maximum: TensorPrimitives.Max(x, y, d); break;
-            case BinaryKind.Minimum: TensorPrimitives.Min(x, y, d); break;
-            default: TensorPrimitives.Pow(x, y, d); break;
-        }
-    }
-
-    public static void Apply<T>(BinaryKind kind, T x, ReadOnlySpan<T> y, Span<T> d)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        switch (kind)
-        {
-            case BinaryKind.Add: TensorPrimitives.Add(y, x, d); break;
-            case BinaryKind.Subtract: TensorPrimitives.Subtract(x, y, d); break;
-            case BinaryKind.Multiply: TensorPrimitives.Multiply(y, x, d); break;
-            case BinaryKind.Divide: TensorPrimitives.Divide(x, y, d); break;
-            case BinaryKind.Maximum: TensorPrimitives.Max(y, x, d); break;
-            case BinaryKind.Minimum: TensorPrimitives.Min(y, x, d); break;
-            default: TensorPrimitives.Pow(x, y, d); break;
-        }
-    }
 }
 
 public readonly partial struct Expr
