@@ -176,14 +176,11 @@ internal static class FusedShapes
     public static Expr OverAxis(Expr g, int axis) => g.Unsqueeze(axis);
 }
 
-/// <summary><c>softmax(x, axis=a)</c>: exp(x − max) / Σ exp(x − max) along one axis, stable for every finite input.
-/// A row with NaN gives NaN; a row of only −inf gives zeros; a row with +inf gives 1/count at each of its count +inf
-/// entries and 0 elsewhere (the <see cref="Kernels.Softmax"/> policy). The backward is gx += y ⊙ (g − Σ g⊙y).</summary>
-/// <param name="Axis">The softmax axis, resolved (non-negative).</param>
-public sealed record SoftmaxOp(int Axis) : Op
+/// <summary>An op normalising along one axis row by row (softmax, log_softmax): the shared shape rule, row layout, saved
+/// state and gradient-buffer plan; subclasses give the row kernels.</summary>
+/// <param name="Axis">The axis, resolved (non-negative).</param>
+public abstract record RowwiseOp(int Axis) : Op
 {
-    /// <inheritdoc/>
-    public override string Name => "softmax";
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>
@@ -196,13 +193,20 @@ public sealed record SoftmaxOp(int Axis) : Op
         FusedShapes.Axis(this, Axis, inputs[0].Shape);
         return (inputs[0].Shape, inputs[0].DType);
     }
+
+    /// <summary>The forward row kernel: y from x, for <paramref name="rows"/> contiguous rows of length <paramref name="n"/>.</summary>
+    protected abstract void RowsForward<T>(ReadOnlySpan<T> x, int rows, int n, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>The backward row kernel: gx (+)= the vector-Jacobian product from y and g.</summary>
+    protected abstract void RowsBackward<T>(T[] y, T[] g, T[] gx, int rows, int n, bool accumulate) where T : unmanaged, IFloatingPointIeee754<T>;
+
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
     {
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
         using var x = RowBuffer<T>.Read(c.Inputs[0], l);
         using var y = RowBuffer<T>.Target(c.Output, l, clear: false);
-        Kernels.Softmax.SoftmaxRows<T>(x.Array.AsSpan(0, l.Size), l.Rows, l.N, y.Array.AsSpan(0, l.Size));
+        RowsForward<T>(x.Array.AsSpan(0, l.Size), l.Rows, l.N, y.Array.AsSpan(0, l.Size));
         y.Store(c.Output, l, accumulate: false);
     }
     /// <inheritdoc/>
@@ -216,9 +220,23 @@ public sealed record SoftmaxOp(int Axis) : Op
         using var y = RowBuffer<T>.Read(c.Output, l);
         using var g = RowBuffer<T>.Read(c.GradOutput, l);
         using var d = RowBuffer<T>.Target(gx, l, clear: false);
-        Rows.SoftmaxBackward(y.Array, g.Array, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
+        RowsBackward(y.Array, g.Array, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
         d.Store(gx, l, st.Accumulates(0));
     }
+}
+
+/// <summary><c>softmax(x, axis=a)</c>: exp(x − max) / Σ exp(x − max) along one axis, stable for every finite input.
+/// A row with NaN gives NaN; a row of only −inf gives zeros; a row with +inf gives 1/count at each of its count +inf
+/// entries and 0 elsewhere (the <see cref="Kernels.Softmax"/> policy). The backward is gx += y ⊙ (g − Σ g⊙y).</summary>
+/// <param name="Axis">The softmax axis, resolved (non-negative).</param>
+public sealed record SoftmaxOp(int Axis) : RowwiseOp(Axis)
+{
+    /// <inheritdoc/>
+    public override string Name => "softmax";
+    /// <inheritdoc/>
+    protected override void RowsForward<T>(ReadOnlySpan<T> x, int rows, int n, Span<T> y) => Kernels.Softmax.SoftmaxRows(x, rows, n, y);
+    /// <inheritdoc/>
+    protected override void RowsBackward<T>(T[] y, T[] g, T[] gx, int rows, int n, bool accumulate) => Rows.SoftmaxBackward(y, g, gx, rows, n, accumulate);
     /// <summary><c>y * (g - sum(g * y, axis, keepdims=true))</c>.</summary>
     public override Expr?[] Gradient(Node node, Expr g)
     {
@@ -232,45 +250,14 @@ public sealed record SoftmaxOp(int Axis) : Op
 /// −log(count) at its +inf entries and −inf elsewhere. The backward is gx += g − softmax(x) ⊙ Σ g, with softmax(x) taken
 /// as exp(y); so an entry whose probability is 0 (including every entry of an all −inf row) gets gx += g.</summary>
 /// <param name="Axis">The axis, resolved (non-negative).</param>
-public sealed record LogSoftmaxOp(int Axis) : Op
+public sealed record LogSoftmaxOp(int Axis) : RowwiseOp(Axis)
 {
     /// <inheritdoc/>
     public override string Name => "log_softmax";
     /// <inheritdoc/>
-    public override bool IsFused => true;
+    protected override void RowsForward<T>(ReadOnlySpan<T> x, int rows, int n, Span<T> y) => Kernels.Softmax.LogSoftmaxRows(x, rows, n, y);
     /// <inheritdoc/>
-    public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("axis", FusedShapes.Text(Axis))];
-    /// <inheritdoc/>
-    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
-    {
-        FusedShapes.Operands(this, inputs, 1, 1, "x");
-        RequireFloat(inputs[0]);
-        FusedShapes.Axis(this, Axis, inputs[0].Shape);
-        return (inputs[0].Shape, inputs[0].DType);
-    }
-    /// <inheritdoc/>
-    protected override void Forward<T>(OpContext c)
-    {
-        var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
-        using var x = RowBuffer<T>.Read(c.Inputs[0], l);
-        using var y = RowBuffer<T>.Target(c.Output, l, clear: false);
-        Kernels.Softmax.LogSoftmaxRows<T>(x.Array.AsSpan(0, l.Size), l.Rows, l.N, y.Array.AsSpan(0, l.Size));
-        y.Store(c.Output, l, accumulate: false);
-    }
-    /// <inheritdoc/>
-    public override object? CreateState(Node node) => new RowState();
-    /// <inheritdoc/>
-    protected override void Backward<T>(OpContext c)
-    {
-        if (c.InputGrads[0] is not { } gx) return;
-        var l = RowLayout.Of(gx.Shape, Axis);
-        var st = (RowState)c.State!;
-        using var y = RowBuffer<T>.Read(c.Output, l);
-        using var g = RowBuffer<T>.Read(c.GradOutput, l);
-        using var d = RowBuffer<T>.Target(gx, l, clear: false);
-        Rows.LogSoftmaxBackward(y.Array, g.Array, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
-        d.Store(gx, l, st.Accumulates(0));
-    }
+    protected override void RowsBackward<T>(T[] y, T[] g, T[] gx, int rows, int n, bool accumulate) => Rows.LogSoftmaxBackward(y, g, gx, rows, n, accumulate);
     /// <summary><c>g - softmax(x, axis) * sum(g, axis, keepdims=true)</c>.</summary>
     public override Expr?[] Gradient(Node node, Expr g) =>
         [g - node.Inputs[0].Expr.Softmax(Axis) * g.Sum(Axis, keepDims: true)];
