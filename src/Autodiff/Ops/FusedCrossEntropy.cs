@@ -258,20 +258,10 @@ public sealed record MaskedOneHotOp(int Classes, DType Type, int IgnoreIndex) : 
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
     {
         FusedShapes.Operands(this, inputs, 1, 1, "labels");
-        if (inputs[0].DType != DType.I64) throw new ShapeException(Name, $"indices must be i64, got {inputs[0].DType.Name()}{inputs[0].Shape}");
-        if (Classes < 0) throw new ShapeException(Name, $"number of classes must be non-negative, got {Classes}");
-        if (!Type.IsFloat()) throw new ShapeException(Name, $"result type must be f32 or f64, got {Type.Name()}");
-        return (new Shape([.. inputs[0].Shape, Classes]), Type);
+        return OneHotOp.InferOneHot(Name, inputs[0], Classes, Type);
     }
     /// <inheritdoc/>
-    protected override void Forward<T>(OpContext c)
-    {
-        var t = c.Inputs[0].Span<long>();
-        var y = c.Output.Span<T>();
-        y.Clear();
-        for (int i = 0; i < t.Length; i++)
-            if (t[i] != IgnoreIndex) y[i * Classes + (int)IndexCheck.Check(Name, c.Inputs[0], i, t[i], Classes)] = T.One;
-    }
+    protected override void Forward<T>(OpContext c) => OneHotOp.Fill<T>(Name, c.Inputs[0], Classes, IgnoreIndex, c.Output);
     /// <inheritdoc/>
     public override void Backward(OpContext c) { }
     /// <inheritdoc/>

@@ -15,21 +15,28 @@ public sealed record OneHotOp(int Classes, DType Type) : Op
     /// <inheritdoc/>
     public override Op WithFloatType(DType dtype) => this with { Type = dtype };
     /// <inheritdoc/>
-    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
-    {
-        if (inputs[0].DType != DType.I64) throw new ShapeException(Name, $"indices must be i64, got {inputs[0].DType.Name()}{inputs[0].Shape}");
-        if (Classes < 0) throw new ShapeException(Name, $"number of classes must be non-negative, got {Classes}");
-        if (!Type.IsFloat()) throw new ShapeException(Name, $"result type must be f32 or f64, got {Type.Name()}");
-        return (new Shape([.. inputs[0].Shape, Classes]), Type);
-    }
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs) => InferOneHot(Name, inputs[0], Classes, Type);
     /// <inheritdoc/>
-    protected override void Forward<T>(OpContext c)
+    protected override void Forward<T>(OpContext c) => Fill<T>(Name, c.Inputs[0], Classes, ignoreIndex: null, c.Output);
+
+    /// <summary>The shape rule shared by both one-hot ops: i64 indices of shape S give a float [S..., classes].</summary>
+    internal static (Shape Shape, DType DType) InferOneHot(string op, Node indices, int classes, DType type)
     {
-        var t = c.Inputs[0].Span<long>();
-        var y = c.Output.Span<T>();
+        if (indices.DType != DType.I64) throw new ShapeException(op, $"indices must be i64, got {indices.DType.Name()}{indices.Shape}");
+        if (classes < 0) throw new ShapeException(op, $"number of classes must be non-negative, got {classes}");
+        if (!type.IsFloat()) throw new ShapeException(op, $"result type must be f32 or f64, got {type.Name()}");
+        return (new Shape([.. indices.Shape, classes]), type);
+    }
+
+    /// <summary>Writes the one-hot rows of <paramref name="indices"/> into <paramref name="output"/>; a row whose index is
+    /// <paramref name="ignoreIndex"/> stays all zero; any other index outside [0, classes) is an error naming it.</summary>
+    internal static void Fill<T>(string op, Tensor indices, int classes, int? ignoreIndex, Tensor output) where T : unmanaged, INumberBase<T>
+    {
+        var t = indices.Span<long>();
+        var y = output.Span<T>();
         y.Clear();
         for (int i = 0; i < t.Length; i++)
-            y[i * Classes + (int)IndexCheck.Check(Name, c.Inputs[0], i, t[i], Classes)] = T.One;
+            if (t[i] != ignoreIndex) y[i * classes + (int)IndexCheck.Check(op, indices, i, t[i], classes)] = T.One;
     }
     /// <inheritdoc/>
     public override void Backward(OpContext c) { }
