@@ -8,9 +8,13 @@ using BenchmarkDotNet.Running;
 
 // Commands (see docs/performance.md):
 //   compare N C THREADS [WORKLOADS] [PASSES]
-//                                     Stopwatch medians as the peer takes them (warm-up, then 20 timed passes), plus
-//                                     the minimum and the managed bytes allocated per pass; WORKLOADS is a comma list of
+//                                     Stopwatch medians of Tape.Run as the peer takes them (warm-up, then 20 timed
+//                                     passes), plus the minimum and the managed bytes allocated per pass, and the median
+//                                     of Forward then Backward as separate calls; WORKLOADS is a comma list of
 //                                     Programs.Names (default: all).
+//   phases N C THREADS [WORKLOADS]    Median and minimum of Tape.Run, Forward alone, Forward then Backward, and the
+//                                     Forward of a tape that computes no gradient, and the nodes Run evaluates with
+//                                     their backward in one pass.
 //   simplify [WIDE] [CHAIN]           Simplifier time (median of 3) on wide graphs of independent cross-entropies and on
 //                                     chains of logsumexp links; comma lists of approximate node counts (default
 //                                     10000,100000,200000 for both).
@@ -27,8 +31,27 @@ if (args.Length > 0 && args[0] == "compare")
         foreach (var name in names)
         {
             if (name == "matmul" && c > 4096) continue;
-            var (median, min, bytes) = Compare.Time(new Workload(Programs.Build(name, dt, n, c)), passes);
-            Console.WriteLine($"{name,-16} {dt.Name(),-4} N={n} C={c} threads={threads}: median {median:F3} ms (min {min:F3})  alloc {bytes:F0} B/pass");
+            var w = new Workload(Programs.Build(name, dt, n, c));
+            var (median, min, bytes) = Compare.Time(w.Step, passes);
+            var (apart, _, _) = Compare.Time(w.StepSeparately, passes);
+            Console.WriteLine($"{name,-16} {dt.Name(),-4} N={n} C={c} threads={threads}: median {median:F3} ms (min {min:F3})  alloc {bytes:F0} B/pass  [Forward then Backward: {apart:F3} ms]");
+        }
+    return;
+}
+if (args.Length > 0 && args[0] == "phases")
+{
+    int n = int.Parse(args[1]), c = int.Parse(args[2]);
+    Parallelism.DegreeOfParallelism = int.Parse(args[3]);
+    foreach (var dt in new[] { DType.F32, DType.F64 })
+        foreach (var name in args.Length > 4 ? args[4].Split(',') : Programs.Names)
+        {
+            var w = new Workload(Programs.Build(name, dt, n, c));
+            var run = Compare.Time(w.Step, 40);
+            var forward = Compare.Time(() => w.Tape.Forward(w.Inputs).GetDouble(0), 40);
+            var separate = Compare.Time(w.StepSeparately, 40);
+            var valueOnly = new Tape(w.Graph, []);
+            var inference = Compare.Time(() => valueOnly.Forward(w.Inputs).GetDouble(0), 40);
+            Console.WriteLine($"{name,-16} {dt.Name(),-4} N={n} C={c}: median (min) ms: Run {run.MedianMs:F3} ({run.MinMs:F3})  Forward {forward.MedianMs:F3} ({forward.MinMs:F3})  Forward then Backward {separate.MedianMs:F3} ({separate.MinMs:F3})  Forward without gradients {inference.MedianMs:F3} ({inference.MinMs:F3})  fused heads: {string.Join(", ", w.Tape.FusedHeads.Select(h => h.Op.Name))}");
         }
     return;
 }
@@ -60,19 +83,19 @@ namespace Autodiff.Benchmarks
     /// <summary>Stopwatch timing with the peer's protocol.</summary>
     public static class Compare
     {
-        /// <summary>Median and minimum milliseconds of <paramref name="passes"/> passes after the warm-up, and the managed
+        /// <summary>Median and minimum milliseconds of <paramref name="passes"/> calls of <paramref name="step"/> after the warm-up, and the managed
         /// bytes allocated per timed pass.</summary>
-        public static (double MedianMs, double MinMs, double BytesPerPass) Time(Workload w, int passes = 20)
+        public static (double MedianMs, double MinMs, double BytesPerPass) Time(Func<double> step, int passes = 20)
         {
             // Warm-up: at least 5 passes and 0.5 s, so the JIT has compiled the steady-state code.
             long warm = Stopwatch.GetTimestamp();
-            for (int it = 0; it < 5 || Stopwatch.GetElapsedTime(warm).TotalSeconds < 0.5; it++) w.Step();
+            for (int it = 0; it < 5 || Stopwatch.GetElapsedTime(warm).TotalSeconds < 0.5; it++) step();
             var times = new double[passes];
             long before = GC.GetTotalAllocatedBytes(precise: true);
             for (int it = 0; it < passes; it++)
             {
                 long start = Stopwatch.GetTimestamp();
-                w.Step();
+                step();
                 times[it] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             }
             double bytes = (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)passes;

@@ -41,8 +41,13 @@ public sealed class Workload
     /// <summary>The bound input values.</summary>
     public IReadOnlyDictionary<string, Tensor> Inputs => _inputs;
 
-    /// <summary>One forward and backward pass; returns the loss (so the work cannot be elided).</summary>
-    public double Step()
+    /// <summary>One forward and backward pass, as a training step runs it (<see cref="Tape.Run"/>: a fused loss head
+    /// computes its value and gradient in one pass); returns the loss (so the work cannot be elided).</summary>
+    public double Step() => Tape.Run(_inputs).Value.GetDouble(0);
+
+    /// <summary>One forward and one separate backward call (<see cref="Tape.Forward"/>, then <see cref="Tape.Backward"/>):
+    /// every op's backward reads its operands again.</summary>
+    public double StepSeparately()
     {
         var v = Tape.Forward(_inputs);
         Tape.Backward();

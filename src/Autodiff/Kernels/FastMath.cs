@@ -257,10 +257,20 @@ public static class FastMath
     /// <summary>The full-range exp of 16 floats: x clamped so that −inf and deep underflow give 0 and overflow gives +inf
     /// (NaN passes through), then 2^n applied with <c>vscalef</c>, which rounds subnormal results once.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ExpScaled(Vector512<float> x)
+    private static Vector512<float> ExpScaled(Vector512<float> x) =>
+        ExpClamped(Avx512F.Min(Vector512.Create(ExpHiF), Avx512F.Max(Vector512.Create(ExpLoF), x)));
+
+    /// <summary>exp of lanes that are ≤ 0 or NaN, as x − max(x) is in a softmax row: the full-range path without the
+    /// upper clamp and without a test, so each vector costs fewer instructions than <see cref="Exp(Vector512{float})"/>;
+    /// the same bits as it for every such lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ExpNonPositive(Vector512<float> x) => ExpClamped(Avx512F.Max(Vector512.Create(ExpLoF), x));
+
+    /// <summary>exp of 16 floats in [ExpLoF, ExpHiF] or NaN (max/min return their second operand when either is NaN, so
+    /// NaN passes through the callers' clamps).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpClamped(Vector512<float> x)
     {
-        // max/min return their second operand when either is NaN, so NaN passes through the clamp.
-        x = Avx512F.Min(Vector512.Create(ExpHiF), Avx512F.Max(Vector512.Create(ExpLoF), x));
         var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(16 * Log2EF), Vector512.Create(ShiftF));
         var k = t - Vector512.Create(ShiftF);
         var r = Avx512F.FusedMultiplyAddNegated(k, Vector512.Create(Ln2HiF / 16), x);
@@ -290,9 +300,17 @@ public static class FastMath
 
     /// <summary>The full-range exp of 8 doubles (see <see cref="ExpScaled(Vector512{float})"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<double> ExpScaled(Vector512<double> x)
+    private static Vector512<double> ExpScaled(Vector512<double> x) =>
+        ExpClamped(Avx512F.Min(Vector512.Create(ExpHiD), Avx512F.Max(Vector512.Create(ExpLoD), x)));
+
+    /// <summary>exp of lanes that are ≤ 0 or NaN (see <see cref="ExpNonPositive(Vector512{float})"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<double> ExpNonPositive(Vector512<double> x) => ExpClamped(Avx512F.Max(Vector512.Create(ExpLoD), x));
+
+    /// <summary>exp of 8 doubles in [ExpLoD, ExpHiD] or NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<double> ExpClamped(Vector512<double> x)
     {
-        x = Avx512F.Min(Vector512.Create(ExpHiD), Avx512F.Max(Vector512.Create(ExpLoD), x));
         var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(16 * Log2ED), Vector512.Create(ShiftD));
         var v = ExpCore(x, t);
         return Avx512F.Scale(v, (t - Vector512.Create(ShiftD)) * Vector512.Create(1.0 / 16));
@@ -558,6 +576,9 @@ internal unsafe interface ISimd<T, TV, TD>
 
     static abstract TV Exp(TV x);
 
+    /// <summary>exp of lanes that are ≤ 0 or NaN (x − max(x)): cheaper where the width has a variant for it.</summary>
+    static abstract TV ExpNonPositive(TV x);
+
     /// <summary>The largest lane.</summary>
     static abstract T MaxAcross(TV v);
 
@@ -621,6 +642,12 @@ internal readonly unsafe struct Simd512<T> : ISimd<T, Vector512<T>, Vector512<do
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Exp(Vector512<T> x) => FastMath.Exp(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<T> ExpNonPositive(Vector512<T> x) =>
+        typeof(T) == typeof(float)
+            ? FastMath.ExpNonPositive(x.AsSingle()).As<float, T>()
+            : FastMath.ExpNonPositive(x.AsDouble()).As<double, T>();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T MaxAcross(Vector512<T> v) => Simd256<T>.MaxAcross(Simd256<T>.Max(v.GetLower(), v.GetUpper()));
@@ -692,6 +719,9 @@ internal readonly unsafe struct Simd256<T> : ISimd<T, Vector256<T>, Vector256<do
     public static Vector256<T> Exp(Vector256<T> x) => FastMath.Exp(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> ExpNonPositive(Vector256<T> x) => FastMath.Exp(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T MaxAcross(Vector256<T> v)
     {
         if (typeof(T) == typeof(float))
@@ -754,6 +784,9 @@ internal readonly unsafe struct Simd1<T> : ISimd<T, T, double>
     public static T Max(T a, T b) => a > b ? a : b;
 
     public static T Exp(T x) => T.Exp(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T ExpNonPositive(T x) => T.Exp(x);
 
     public static T MaxAcross(T v) => v;
 

@@ -360,21 +360,65 @@ internal static class SoftmaxCrossEntropy
     /// numerators exp(x − max) of finite rows are also written to <paramref name="stash"/> when it is not null.</summary>
     public static void LogSumExpForward<T>(T[] x, int rows, int n, T[] lse, T[] max, double[] sum, T[]? stash = null)
         where T : unmanaged, IFloatingPointIeee754<T> =>
-        ForRows<T, LseForward<T>>(rows, n, new(x, n, rows, lse, max, sum, stash), scratch: false);
+        ForRows<T, LseForward<T>>(rows, n, new(x, n, rows, lse, max, sum, stash, default), scratch: false);
 
-    private readonly unsafe struct LseForward<T>(T[] x, int n, int rows, T[] lse, T[] max, double[] sum, T[]? stash) : IRowKernel<T>
+    /// <summary><see cref="LogSumExpForward{T}"/> and <see cref="LogSumExpBackward{T}"/> in one pass per row, for an output
+    /// gradient <paramref name="g"/> known before the forward: each row's gradient is written while the row is in
+    /// cache, and with the same roundings as the two separate passes.</summary>
+    public static void LogSumExpForwardBackward<T>(T[] x, int rows, int n, T[] lse, T[] max, double[] sum, T[] g, T[] gx, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var fused = Fused<T>.Of(g, gx, accumulate, rows, n);
+        ForRows<T, LseForward<T>>(rows, n, new(x, n, rows, lse, max, sum, null, fused), scratch: fused.Stream);
+        Fence();
+    }
+
+    /// <summary>Gradient buffers at least this large are written by the fused forward+backward kernels with streaming
+    /// stores from an L1 scratch row (twice the 1 MB L2 of the machine measured: the buffer would not stay in cache anyway,
+    /// and a streaming store does not first read the line it overwrites).</summary>
+    private const long StreamingGradientBytes = 2 << 20;
+
+    /// <summary>The gradient a forward row kernel also writes when the output gradient <see cref="G"/> is known before the
+    /// forward (null <see cref="G"/>: the forward only).</summary>
+    /// <param name="G">The output gradient, one per row.</param>
+    /// <param name="Grad">The operand's gradient rows.</param>
+    /// <param name="Accumulate">Add into <paramref name="Grad"/> instead of overwriting it.</param>
+    /// <param name="Stream">Compute each (overwritten, short) row in the scratch row and stream it to
+    /// <paramref name="Grad"/>.</param>
+    private readonly record struct Fused<T>(T[]? G, T[]? Grad, bool Accumulate, bool Stream)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>The fused gradient of <paramref name="rows"/> rows of n into <paramref name="grad"/>.</summary>
+        public static Fused<T> Of(T[] g, T[] grad, bool accumulate, int rows, int n) =>
+            new(g, grad, accumulate, !accumulate && Stashes<T>(n) && (long)rows * n * Unsafe.SizeOf<T>() >= StreamingGradientBytes);
+
+        /// <summary>Where a row's numerators go: the row the gradient is computed in (the gradient row itself, or the
+        /// scratch row when streaming) when it is overwritten and short enough for the stash to pay (see
+        /// <see cref="Stashes{T}"/>), so that the gradient is a scaling in place; else the forward's stash.</summary>
+        public unsafe T* Numerators(T* row, T* stash, int n) =>
+            G is null ? stash : !Accumulate && Stashes<T>(n) ? row : null;
+    }
+
+    private readonly unsafe struct LseForward<T>(T[] x, int n, int rows, T[] lse, T[] max, double[] sum, T[]? stash, Fused<T> fused) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Row(int r, Span<T> tmp)
         {
-            fixed (T* px = x, pe = stash)
+            fixed (T* px = x, pe = stash, pd = fused.Grad, pt = tmp)
             {
                 nint o = (nint)r * n;
-                var (m, s) = Stats(px + o, n, r + 1 < rows ? px + o + n : null, pe == null ? null : pe + o);
+                T* row = fused.Stream ? pt : pd + o;
+                T* e = fused.Numerators(row, pe == null ? null : pe + o, n);
+                var (m, s) = Stats(px + o, n, r + 1 < rows ? px + o + n : null, e);
                 max[r] = m;
                 sum[r] = s;
                 lse[r] = Of<T>(double.CreateTruncating(m) + Math.Log(s));
+                if (fused.G is { } g)
+                {
+                    LseBackward<T>.Gradient(px + o, n, m, s, g[r], row, fused.Accumulate, e != null);
+                    if (fused.Stream) Fast.CopyStreaming(row, pd + o, n);
+                }
             }
         }
     }
@@ -398,9 +442,14 @@ internal static class SoftmaxCrossEntropy
             fixed (T* px = x, pd = gx)
             {
                 nint o = (nint)r * n;
-                ScaledNumerators(px + o, n, max[r], Of<T>(double.CreateTruncating(g[r]) / sum[r]), T.Zero, pd + o, accumulate, stashed);
+                Gradient(px + o, n, max[r], sum[r], g[r], pd + o, accumulate, stashed);
             }
         }
+
+        /// <summary>One row's gradient g·exp(x − m)/s.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Gradient(T* x, int n, T m, double s, T g, T* d, bool accumulate, bool stashed) =>
+            ScaledNumerators(x, n, m, Of<T>(double.CreateTruncating(g) / s), T.Zero, d, accumulate, stashed);
     }
 
     /// <summary>Orders streaming stores before the gradient is read by the next kernel.</summary>
@@ -544,9 +593,20 @@ internal static class SoftmaxCrossEntropy
     /// when it is not null.</summary>
     public static void SparseForward<T>(T[] z, long[] t, T[]? w, long? ignore, double eps, T[] max, double[] sum, T[] loss, int rows, int n, T[]? stash = null)
         where T : unmanaged, IFloatingPointIeee754<T> =>
-        ForRows<T, SparseFwd<T>>(rows, n, new(z, t, w, ignore, eps, max, sum, loss, rows, n, stash), scratch: false);
+        ForRows<T, SparseFwd<T>>(rows, n, new(z, t, w, ignore, eps, max, sum, loss, rows, n, stash, default), scratch: false);
 
-    private readonly unsafe struct SparseFwd<T>(T[] z, long[] t, T[]? w, long? ignore, double eps, T[] max, double[] sum, T[] loss, int rows, int n, T[]? stash) : IRowKernel<T>
+    /// <summary><see cref="SparseForward{T}"/> and <see cref="SparseBackward{T}"/> in one pass per row, for an output
+    /// gradient <paramref name="g"/> known before the forward: each row's gradient is written while the row is in cache,
+    /// with the same roundings as the two separate passes.</summary>
+    public static void SparseForwardBackward<T>(T[] z, long[] t, T[]? w, long? ignore, double eps, T[] max, double[] sum, T[] loss, T[] g, T[] gz, int rows, int n, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var fused = Fused<T>.Of(g, gz, accumulate, rows, n);
+        ForRows<T, SparseFwd<T>>(rows, n, new(z, t, w, ignore, eps, max, sum, loss, rows, n, null, fused), scratch: fused.Stream);
+        Fence();
+    }
+
+    private readonly unsafe struct SparseFwd<T>(T[] z, long[] t, T[]? w, long? ignore, double eps, T[] max, double[] sum, T[] loss, int rows, int n, T[]? stash, Fused<T> fused) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -556,24 +616,35 @@ internal static class SoftmaxCrossEntropy
             if (label == ignore)
             {
                 loss[r] = T.Zero;
+                if (fused.G is not null && !fused.Accumulate) fused.Grad.AsSpan(r * n, n).Clear();
                 return;
             }
 
-            ReadOnlySpan<T> zr = z.AsSpan(r * n, n);
-            T m;
-            double s;
-            fixed (T* pz = z, pe = stash)
+            fixed (T* pz = z, pe = stash, pd = fused.Grad, pt = tmp)
             {
                 nint o = (nint)r * n;
-                (m, s) = Stats(pz + o, n, r + 1 < rows ? pz + o + n : null, pe == null ? null : pe + o);
+                T* row = fused.Stream ? pt : pd + o;
+                T* e = fused.Numerators(row, pe == null ? null : pe + o, n);
+                var (m, s) = Stats(pz + o, n, r + 1 < rows ? pz + o + n : null, e);
+                max[r] = m;
+                sum[r] = s;
+                loss[r] = Loss(z.AsSpan(r * n, n), label, m, s);
+                if (fused.G is { } g)
+                {
+                    SparseBack<T>.Gradient(pz + o, n, label, m, s, Coefficient(g[r], label), eps, row, fused.Accumulate, e != null);
+                    if (fused.Stream) Fast.CopyStreaming(row, pd + o, n);
+                }
             }
+        }
 
-            max[r] = m;
-            sum[r] = s;
+        /// <summary>g·w_t.</summary>
+        private double Coefficient(T g, long label) => double.CreateTruncating(g) * (w is null ? 1 : double.CreateTruncating(w[(int)label]));
+
+        private T Loss(ReadOnlySpan<T> zr, long label, T m, double s)
+        {
             if (T.IsNaN(m))
             {
-                loss[r] = m;
-                return;
+                return m;
             }
 
             double md = double.CreateTruncating(m), logS = Math.Log(s), keep = 1 - eps;
@@ -599,7 +670,7 @@ internal static class SoftmaxCrossEntropy
                 l = (keep == 0 ? 0 : keep * l) + (eps * mean);
             }
 
-            loss[r] = Of<T>(w is null ? l : l * double.CreateTruncating(w[(int)label]));
+            return Of<T>(w is null ? l : l * double.CreateTruncating(w[(int)label]));
         }
     }
 
@@ -630,10 +701,16 @@ internal static class SoftmaxCrossEntropy
             fixed (T* pz = z, pd = gz)
             {
                 nint o = (nint)r * n;
-                ScaledNumerators(pz + o, n, max[r], Of<T>(coef / sum[r]), Of<T>(-coef * eps / n), pd + o, accumulate, stashed);
+                Gradient(pz + o, n, label, max[r], sum[r], coef, eps, pd + o, accumulate, stashed);
             }
+        }
 
-            gz[(r * n) + (int)label] -= Of<T>(coef * (1 - eps));
+        /// <summary>One row's gradient coef·(q − (1 − ε)·onehot(label) − ε/n), coef = g·w_t.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Gradient(T* z, int n, long label, T m, double s, double coef, double eps, T* d, bool accumulate, bool stashed)
+        {
+            ScaledNumerators(z, n, m, Of<T>(coef / s), Of<T>(-coef * eps / n), d, accumulate, stashed);
+            d[label] -= Of<T>(coef * (1 - eps));
         }
     }
 
@@ -663,6 +740,15 @@ internal static class SoftmaxCrossEntropy
             if (FastMath.Has512) RowPass<T, Vector512<T>, Vector512<double>, Simd512<T>>.ScaledExp(x, n, m, k, add, d, accumulate, streaming);
             else if (FastMath.Has256) RowPass<T, Vector256<T>, Vector256<double>, Simd256<T>>.ScaledExp(x, n, m, k, add, d, accumulate, streaming);
             else RowPass<T, T, double, Simd1<T>>.ScaledExp(x, n, m, k, add, d, accumulate, streaming);
+        }
+
+        /// <summary>d = src with streaming stores for the aligned part of d (the caller fences).</summary>
+        public static void CopyStreaming<T>(T* src, T* d, int n)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            if (FastMath.Has512) RowPass<T, Vector512<T>, Vector512<double>, Simd512<T>>.CopyStreaming(src, d, n);
+            else if (FastMath.Has256) RowPass<T, Vector256<T>, Vector256<double>, Simd256<T>>.CopyStreaming(src, d, n);
+            else new ReadOnlySpan<T>(src, n).CopyTo(new Span<T>(d, n));
         }
 
         /// <summary>d = d·k + add.</summary>
@@ -797,21 +883,20 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         if (n < w) return RowPass<T, T, double, Simd1<T>>.SumExp(x, n, m, null);
         TV mv = TS.Splat(m);
         TD s = default;
-        int i = Head(x, n);
-        if (i > 0) s = TS.AddWidened(s, TS.Select(TS.LanesFrom(i), default, TS.Exp(TS.Sub(TS.Load(x), mv))));
+        int i = 0;   // not aligned: the grouping of the sum must not depend on the row's address
         for (; i + (4 * w) <= n; i += 4 * w)
         {
             if (next != null) Prefetch(next + i, 4 * w);
-            TV e0 = TS.Exp(TS.Sub(TS.Load(x + i), mv));
-            TV e1 = TS.Exp(TS.Sub(TS.Load(x + i + w), mv));
-            TV e2 = TS.Exp(TS.Sub(TS.Load(x + i + (2 * w)), mv));
-            TV e3 = TS.Exp(TS.Sub(TS.Load(x + i + (3 * w)), mv));
+            TV e0 = TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv));
+            TV e1 = TS.ExpNonPositive(TS.Sub(TS.Load(x + i + w), mv));
+            TV e2 = TS.ExpNonPositive(TS.Sub(TS.Load(x + i + (2 * w)), mv));
+            TV e3 = TS.ExpNonPositive(TS.Sub(TS.Load(x + i + (3 * w)), mv));
             s = TS.AddWidened(s, TS.Add(TS.Add(e0, e1), TS.Add(e2, e3)));
         }
 
         if (next != null) Prefetch(next + i, n - i);
-        for (; i + w <= n; i += w) s = TS.AddWidened(s, TS.Exp(TS.Sub(TS.Load(x + i), mv)));
-        if (i < n) s = TS.AddWidened(s, TS.And(TS.Exp(TS.Sub(TS.Load(x + n - w), mv)), TS.LanesFrom(w - (n - i))));
+        for (; i + w <= n; i += w) s = TS.AddWidened(s, TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv)));
+        if (i < n) s = TS.AddWidened(s, TS.And(TS.ExpNonPositive(TS.Sub(TS.Load(x + n - w), mv)), TS.LanesFrom(w - (n - i))));
         return TS.Total(s);
     }
 
@@ -831,27 +916,29 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         int i = 0;
         if (accumulate)
         {
+            // Every element as d + add + e·k (one rounding order wherever the element falls), so the result does not
+            // depend on the row's address.
             i = Head(x, n);
             if (i > 0)
             {
-                TV v = TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x), mv)), kv, av);
-                TS.Store(d, TS.Add(TS.Load(d), TS.Select(TS.LanesFrom(i), default, v)));
+                TV old = TS.Load(d);
+                TS.Store(d, TS.Select(TS.LanesFrom(i), old, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x), mv)), kv, TS.Add(old, av))));
             }
 
             for (; i + (4 * w) <= n; i += 4 * w)
             {
-                TS.Store(d + i, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i), mv)), kv, TS.Add(TS.Load(d + i), av)));
-                TS.Store(d + i + w, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i + w), mv)), kv, TS.Add(TS.Load(d + i + w), av)));
-                TS.Store(d + i + (2 * w), TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i + (2 * w)), mv)), kv, TS.Add(TS.Load(d + i + (2 * w)), av)));
-                TS.Store(d + i + (3 * w), TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i + (3 * w)), mv)), kv, TS.Add(TS.Load(d + i + (3 * w)), av)));
+                TS.Store(d + i, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv)), kv, TS.Add(TS.Load(d + i), av)));
+                TS.Store(d + i + w, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i + w), mv)), kv, TS.Add(TS.Load(d + i + w), av)));
+                TS.Store(d + i + (2 * w), TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i + (2 * w)), mv)), kv, TS.Add(TS.Load(d + i + (2 * w)), av)));
+                TS.Store(d + i + (3 * w), TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i + (3 * w)), mv)), kv, TS.Add(TS.Load(d + i + (3 * w)), av)));
             }
 
-            for (; i + w <= n; i += w) TS.Store(d + i, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i), mv)), kv, TS.Add(TS.Load(d + i), av)));
+            for (; i + w <= n; i += w) TS.Store(d + i, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv)), kv, TS.Add(TS.Load(d + i), av)));
             if (i < n)
             {
                 T* last = d + n - w;
-                TV v = TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + n - w), mv)), kv, av);
-                TS.Store(last, TS.Add(TS.Load(last), TS.And(v, TS.LanesFrom(w - (n - i)))));
+                TV old = TS.Load(last);
+                TS.Store(last, TS.Select(TS.LanesFrom(w - (n - i)), TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + n - w), mv)), kv, TS.Add(old, av)), old));
             }
 
             return;
@@ -861,26 +948,26 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         {
             // One unaligned vector, then aligned streaming stores from the first aligned element (the overlap is
             // recomputed identically).
-            TS.Store(d, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x), mv)), kv, av));
+            TS.Store(d, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x), mv)), kv, av));
             i = (int)(((nuint)(-(nint)d) & (nuint)((w * sizeof(T)) - 1)) / (nuint)sizeof(T));
-            for (; i + w <= n; i += w) TS.StoreNonTemporal(d + i, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i), mv)), kv, av));
+            for (; i + w <= n; i += w) TS.StoreNonTemporal(d + i, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv)), kv, av));
         }
         else
         {
             i = Head(x, n);
-            if (i > 0) TS.Store(d, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x), mv)), kv, av));
+            if (i > 0) TS.Store(d, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x), mv)), kv, av));
             for (; i + (4 * w) <= n; i += 4 * w)
             {
-                TS.Store(d + i, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i), mv)), kv, av));
-                TS.Store(d + i + w, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i + w), mv)), kv, av));
-                TS.Store(d + i + (2 * w), TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i + (2 * w)), mv)), kv, av));
-                TS.Store(d + i + (3 * w), TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i + (3 * w)), mv)), kv, av));
+                TS.Store(d + i, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv)), kv, av));
+                TS.Store(d + i + w, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i + w), mv)), kv, av));
+                TS.Store(d + i + (2 * w), TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i + (2 * w)), mv)), kv, av));
+                TS.Store(d + i + (3 * w), TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i + (3 * w)), mv)), kv, av));
             }
 
-            for (; i + w <= n; i += w) TS.Store(d + i, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + i), mv)), kv, av));
+            for (; i + w <= n; i += w) TS.Store(d + i, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv)), kv, av));
         }
 
-        if (i < n) TS.Store(d + n - w, TS.MulAdd(TS.Exp(TS.Sub(TS.Load(x + n - w), mv)), kv, av));
+        if (i < n) TS.Store(d + n - w, TS.MulAdd(TS.ExpNonPositive(TS.Sub(TS.Load(x + n - w), mv)), kv, av));
     }
 
     /// <summary>d = exp(x − m); returns Σ d in double. <paramref name="d"/> may be <paramref name="x"/>.
@@ -892,23 +979,15 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         if (n < w) return RowPass<T, T, double, Simd1<T>>.ExpStore(x, n, m, d, null);
         TV mv = TS.Splat(m);
         TD s = default;
-        int i = Head(x, n);
-        if (i > 0)
-        {
-            // d may be x: only the lanes before the aligned part are final here.
-            TV mask = TS.LanesFrom(i);
-            TV e = TS.Select(mask, default, TS.Exp(TS.Sub(TS.Load(x), mv)));
-            TS.Store(d, TS.Select(mask, TS.Load(d), e));
-            s = TS.AddWidened(s, e);
-        }
+        int i = 0;   // not aligned: the grouping of the sum must not depend on the row's address
 
         for (; i + (4 * w) <= n; i += 4 * w)
         {
             if (next != null) Prefetch(next + i, 4 * w);
-            TV e0 = TS.Exp(TS.Sub(TS.Load(x + i), mv));
-            TV e1 = TS.Exp(TS.Sub(TS.Load(x + i + w), mv));
-            TV e2 = TS.Exp(TS.Sub(TS.Load(x + i + (2 * w)), mv));
-            TV e3 = TS.Exp(TS.Sub(TS.Load(x + i + (3 * w)), mv));
+            TV e0 = TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv));
+            TV e1 = TS.ExpNonPositive(TS.Sub(TS.Load(x + i + w), mv));
+            TV e2 = TS.ExpNonPositive(TS.Sub(TS.Load(x + i + (2 * w)), mv));
+            TV e3 = TS.ExpNonPositive(TS.Sub(TS.Load(x + i + (3 * w)), mv));
             TS.Store(d + i, e0);
             TS.Store(d + i + w, e1);
             TS.Store(d + i + (2 * w), e2);
@@ -919,7 +998,7 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         if (next != null) Prefetch(next + i, n - i);
         for (; i + w <= n; i += w)
         {
-            TV e = TS.Exp(TS.Sub(TS.Load(x + i), mv));
+            TV e = TS.ExpNonPositive(TS.Sub(TS.Load(x + i), mv));
             TS.Store(d + i, e);
             s = TS.AddWidened(s, e);
         }
@@ -928,12 +1007,32 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         {
             // d may be x: keep the lanes already written.
             TV mask = TS.LanesFrom(w - (n - i));
-            TV e = TS.And(TS.Exp(TS.Sub(TS.Load(x + n - w), mv)), mask);
+            TV e = TS.And(TS.ExpNonPositive(TS.Sub(TS.Load(x + n - w), mv)), mask);
             TS.Store(d + n - w, TS.Select(mask, e, TS.Load(d + n - w)));
             s = TS.AddWidened(s, e);
         }
 
         return TS.Total(s);
+    }
+
+    /// <summary>d = src with streaming stores for the whole 64-byte lines of d and plain stores for the partial lines at
+    /// either end (which the neighbouring rows share: a line written both ways is flushed and read again). The caller
+    /// fences.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void CopyStreaming(T* src, T* d, int n)
+    {
+        int w = TS.Count, line = 64 / sizeof(T);
+        int i = (int)(((nuint)(-(nint)d) & 63) / (nuint)sizeof(T));
+        if (w == 1 || i + line > n)
+        {
+            new ReadOnlySpan<T>(src, n).CopyTo(new Span<T>(d, n));
+            return;
+        }
+
+        int end = i + ((n - i) / line * line);
+        for (int j = 0; j < i; j++) d[j] = src[j];
+        for (; i < end; i += w) TS.StoreNonTemporal(d + i, TS.Load(src + i));
+        for (; i < n; i++) d[i] = src[i];
     }
 
     /// <summary>d = d·k + add in place.</summary>

@@ -198,6 +198,9 @@ public abstract record BinaryOp : Op
         return [ga, gb];
     }
 
+    /// <summary>True for a constant or a graph input, whose value the tape has before any op's forward runs.</summary>
+    private protected static bool Bound(Node n) => n.Op is ConstantOp or InputOp;
+
     /// <summary>g·∂y/∂a and g·∂y/∂b at the broadcast shape, as expressions.</summary>
     protected abstract (Expr? A, Expr? B) Local(Expr a, Expr b, Expr y, Expr g);
 }
@@ -207,6 +210,8 @@ public sealed record AddOp : BinaryOp
 {
     /// <inheritdoc/>
     public override string Name => "add";
+    /// <summary>The backward reads only the output gradient.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Add;
     /// <inheritdoc/>
@@ -224,6 +229,8 @@ public sealed record SubOp : BinaryOp
 {
     /// <inheritdoc/>
     public override string Name => "sub";
+    /// <summary>The backward reads only the output gradient.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Subtract;
     /// <inheritdoc/>
@@ -241,6 +248,9 @@ public sealed record MulOp : BinaryOp
 {
     /// <inheritdoc/>
     public override string Name => "mul";
+    /// <summary>g·b and g·a read the other operand: only constants and inputs are known before the forward.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) =>
+        (c.InputGrads[0] is not null && !Bound(c.Node.Inputs[1])) || (c.InputGrads[1] is not null && !Bound(c.Node.Inputs[0]));
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Multiply;
     /// <inheritdoc/>
@@ -260,6 +270,9 @@ public sealed record DivOp : BinaryOp
 {
     /// <inheritdoc/>
     public override string Name => "div";
+    /// <summary>g / b reads b; the divisor's gradient reads the output.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) =>
+        c.InputGrads[1] is not null || (c.InputGrads[0] is not null && !Bound(c.Node.Inputs[1]));
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Divide;
     /// <inheritdoc/>

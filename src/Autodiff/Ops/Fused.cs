@@ -330,6 +330,30 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op
         st.Stashed = false;
         d.Store(gx, l, st.Accumulates(0));
     }
+
+    /// <inheritdoc/>
+    internal override bool FusesForwardBackward => true;
+
+    /// <summary>The forward and the backward in one pass per row: each row's gradient is written while the row is in cache.</summary>
+    internal override void ForwardBackward(OpContext c)
+    {
+        if (c.InputGrads[0] is null) Forward(c);
+        else if (c.Node.DType == DType.F32) ForwardBackward<float>(c);
+        else ForwardBackward<double>(c);
+    }
+
+    private void ForwardBackward<T>(OpContext c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var gx = c.InputGrads[0]!;
+        var l = Layout(gx.Shape);
+        var st = (RowState)c.State!;
+        using var x = RowBuffer<T>.Read(c.Inputs[0], l);
+        using var d = RowBuffer<T>.Target(gx, l, clear: false);
+        Rows.LogSumExpForwardBackward(x.Array, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.GradOutput.Data, d.Array, st.KernelAccumulates(0, d));
+        st.Stashed = false;
+        d.Store(gx, l, st.Accumulates(0));
+    }
     /// <summary><c>reshape(g, kept) * exp(x - reshape(y, kept))</c>, kept being the shape with the reduced axes as size 1.
     /// (Unlike the tape, this expression is NaN rather than 0 on an all −inf row.)</summary>
     public override Expr?[] Gradient(Node node, Expr g)

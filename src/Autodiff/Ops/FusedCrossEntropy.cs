@@ -184,15 +184,48 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
     {
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
         var st = (RowState)c.State!;
-        var labels = c.Inputs[1];
-        var t = (long[])labels.Data;
-        for (int r = 0; r < t.Length; r++)
-            if (t[r] != IgnoreIndex) IndexCheck.Check(Name, labels, r, t[r], l.N);
+        var t = Labels(c, l);
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
         var stash = st.Stash<T>(c, l);
         Rows.SparseForward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, l.Rows, l.N, stash);
         st.Stashed = stash is not null;
+    }
+
+    /// <summary>The labels, each checked to be a class index (or the ignore index).</summary>
+    private long[] Labels(OpContext c, RowLayout l)
+    {
+        var labels = c.Inputs[1];
+        var t = (long[])labels.Data;
+        for (int r = 0; r < t.Length; r++)
+            if (t[r] != IgnoreIndex) IndexCheck.Check(Name, labels, r, t[r], l.N);
+        return t;
+    }
+
+    /// <inheritdoc/>
+    internal override bool FusesForwardBackward => true;
+
+    /// <summary>The forward and the backward in one pass per row: each row's gradient is written while the row is in cache.</summary>
+    internal override void ForwardBackward(OpContext c)
+    {
+        if (c.InputGrads[0] is null) Forward(c);
+        else if (c.Node.DType == DType.F32) ForwardBackward<float>(c);
+        else ForwardBackward<double>(c);
+    }
+
+    private void ForwardBackward<T>(OpContext c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var gz = c.InputGrads[0]!;
+        var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
+        var st = (RowState)c.State!;
+        var t = Labels(c, l);
+        var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
+        using var z = RowBuffer<T>.Read(c.Inputs[0], l);
+        using var d = RowBuffer<T>.Target(gz, l, clear: false);
+        Rows.SparseForwardBackward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
+        st.Stashed = false;
+        d.Store(gz, l, st.Accumulates(0));
     }
 
     /// <inheritdoc/>

@@ -67,10 +67,30 @@ public abstract record Op
     /// Used to print backward graphs and as an oracle for the tape.</summary>
     public abstract Expr?[] Gradient(Node node, Expr g);
 
+    /// <summary>False when the node's backward reads no value computed by the forward: only <see cref="OpContext.GradOutput"/>,
+    /// the shapes, and the values of constants and graph inputs (bound before any op runs). The tape can then run this
+    /// node's backward before the forward reaches it (see <see cref="FusesForwardBackward"/>). True by default.</summary>
+    internal virtual bool BackwardReadsForwardValues(OpContext c) => true;
+
+    /// <summary>True for an op whose <see cref="ForwardBackward"/> computes the value and the gradients in one pass over
+    /// its operands, cheaper than <see cref="Forward(OpContext)"/> followed by <see cref="Backward(OpContext)"/>. The tape
+    /// uses it in <see cref="Tape.Run"/> when the node's output gradient is known before its forward (every consumer's
+    /// backward reads no forward values, e.g. a loss reduced by <c>mean</c>).</summary>
+    internal virtual bool FusesForwardBackward => false;
+
+    /// <summary>The forward, then the backward with <see cref="OpContext.GradOutput"/> already complete; leaves the
+    /// node's value and saved state as <see cref="Forward(OpContext)"/> would.</summary>
+    internal virtual void ForwardBackward(OpContext c)
+    {
+        Forward(c);
+        Backward(c);
+    }
+
     /// <summary>True where operand <paramref name="index"/> can carry a gradient.</summary>
     public virtual bool IsDifferentiable(Node node, int index) => node.Inputs[index].DType.IsFloat();
 
-    private static DType FloatType(Node n)
+    /// <summary>The float type the typed kernels run in: the node's own, or its first float operand's.</summary>
+    private protected static DType FloatType(Node n)
     {
         if (n.DType.IsFloat()) return n.DType;
         foreach (var i in n.Inputs) if (i.DType.IsFloat()) return i.DType;

@@ -141,6 +141,8 @@ public sealed record SumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDim
 {
     /// <inheritdoc/>
     public override string Name => "sum";
+    /// <summary>The backward reads only the output gradient.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) => Reduce.Sum(x, outer, n, inner, dst);
     /// <inheritdoc/>
@@ -159,6 +161,8 @@ public sealed record MeanOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDi
 {
     /// <inheritdoc/>
     public override string Name => "mean";
+    /// <summary>The backward reads only the output gradient.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst)
     {

@@ -9,6 +9,8 @@ public sealed record ReshapeOp(IntList NewShape) : Op
 {
     /// <inheritdoc/>
     public override string Name => "reshape";
+    /// <summary>The backward reads only the output gradient.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("shape", NewShape.ToString())];
     /// <inheritdoc/>
@@ -35,6 +37,8 @@ public sealed record BroadcastToOp(IntList NewShape) : Op
 {
     /// <inheritdoc/>
     public override string Name => "broadcast_to";
+    /// <summary>The backward reads only the output gradient.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("shape", NewShape.ToString())];
     /// <inheritdoc/>
@@ -63,6 +67,8 @@ public sealed record TransposeOp(IntList Perm) : Op
 {
     /// <inheritdoc/>
     public override string Name => "transpose";
+    /// <summary>The backward reads only the output gradient.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("axes", Perm.ToString())];
     /// <inheritdoc/>

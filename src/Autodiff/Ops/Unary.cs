@@ -101,6 +101,8 @@ public sealed record NegOp : UnaryOp
 {
     /// <inheritdoc/>
     public override string Name => "neg";
+    /// <summary>The backward reads only the output gradient.</summary>
+    internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Negate(x, y);
     /// <inheritdoc/>

@@ -7,7 +7,14 @@ namespace Autodiff;
 /// The forward pass keeps each node's value (and the op's saved state), which is what each op's backward reads;
 /// the backward sweep visits the nodes in reverse topological order and accumulates, so fan-out sums correctly.
 /// A gradient buffer whose first writer in the sweep is an op that can overwrite it (see <see cref="IGradientPlan"/>) is
-/// not zeroed: that op writes every element instead of adding.</summary>
+/// not zeroed: that op writes every element instead of adding.
+/// <para>Early gradients: the <em>tail</em> of the graph is the set of nodes near the output whose backward reads no forward
+/// value (sum, mean, reshape, negation, addition, scaling by a constant ...) and whose consumers are all in the tail. Its
+/// gradients are known before the forward runs. A node just below the tail (every consumer in the tail) whose op fuses
+/// forward and backward (the fused softmax cross-entropies and logsumexp) is a <em>head</em>: <see cref="Run"/> computes
+/// the tail's backward first and then each head's value and gradient in one pass over its operands, while they are in
+/// cache, instead of reading them again in the backward. The sweep order is the same for <see cref="Backward"/>: the tail,
+/// the heads, then the other nodes in reverse topological order, so both give the same gradients.</para></summary>
 public sealed class Tape
 {
     private readonly Graph _graph;
@@ -20,6 +27,9 @@ public sealed class Tape
     private readonly Tensor[] _zeroBeforeBackward;
     private readonly (OpContext Context, int Operand)[][] _bindings;
     private readonly int[] _inputSlots;
+    private readonly int[] _tail;
+    private readonly bool[] _head;
+    private readonly int[] _sweep;
     private readonly Dictionary<string, Tensor> _result = new();
     private bool _forwardDone;
 
@@ -72,7 +82,46 @@ public sealed class Tape
         }
         _inputSlots = graph.Inputs.Select(x => _slot.TryGetValue(x, out int s) ? s : -1).ToArray();
         _bindings = bindings.Select(b => b.ToArray()).ToArray();
+        (_tail, _head, _sweep) = PlanSweep();
         _zeroBeforeBackward = PlanZeroing();
+    }
+
+    /// <summary>The tail (in reverse topological order), the heads (see the class remarks) and the sweep order.</summary>
+    private (int[] Tail, bool[] Head, int[] Sweep) PlanSweep()
+    {
+        int count = _order.Count;
+        var consumers = new List<int>[count];
+        for (int i = 0; i < count; i++)
+        {
+            consumers[i] = [];
+            if (_contexts[i] is not { } c || _grads[i] is null) continue;
+            for (int j = 0; j < c.InputGrads.Length; j++)
+                if (c.InputGrads[j] is not null) consumers[_slot[c.Node.Inputs[j]]].Add(i);
+        }
+        var inTail = new bool[count];
+        var head = new bool[count];
+        var tail = new List<int>();
+        for (int i = count - 1; i >= 0; i--)
+        {
+            if (_contexts[i] is not { } c || _grads[i] is null || c.Node.Op is ConstantOp) continue;
+            bool below = consumers[i].TrueForAll(k => inTail[k]);
+            if (below && !c.Node.Op.BackwardReadsForwardValues(c))
+            {
+                inTail[i] = true;
+                tail.Add(i);
+            }
+            else if (below && c.Node.Op.FusesForwardBackward)
+            {
+                head[i] = true;
+            }
+        }
+        if (!head.Contains(true)) return ([], head, [.. Enumerable.Range(0, count).Reverse()]);
+        var sweep = new List<int>(tail);
+        for (int i = 0; i < count; i++)
+            if (head[i]) sweep.Add(i);
+        for (int i = count - 1; i >= 0; i--)
+            if (!inTail[i] && !head[i]) sweep.Add(i);
+        return ([.. tail], head, [.. sweep]);
     }
 
     /// <summary>For each gradient buffer, its first writer in the backward sweep (the seed for the output): when that node's
@@ -84,7 +133,7 @@ public sealed class Tape
         var zero = new List<Tensor>();
         int output = _slot[_graph.Output];
         written[output] = true;
-        for (int i = _order.Count - 1; i >= 0; i--)
+        foreach (int i in _sweep)
         {
             var c = _contexts[i];
             if (c is null || _grads[i] is null) continue;
@@ -104,6 +153,9 @@ public sealed class Tape
         return [.. zero];
     }
 
+    /// <summary>The heads (see the class remarks): the nodes <see cref="Run"/> evaluates with their backward in one pass.</summary>
+    public IReadOnlyList<Node> FusedHeads => [.. _order.Where((_, i) => _head[i])];
+
     /// <summary>The graph being evaluated.</summary>
     public Graph Graph => _graph;
 
@@ -114,6 +166,20 @@ public sealed class Tape
     /// with the declared element type and shape.</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)
     {
+        BindInputs(inputs);
+        for (int i = 0; i < _order.Count; i++)
+        {
+            var c = _contexts[i];
+            if (c is null || c.Node.Op is ConstantOp) continue;
+            c.Node.Op.Forward(c);
+        }
+        _forwardDone = true;
+        return _values[_slot[_graph.Output]]!;
+    }
+
+    private void BindInputs(IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        _forwardDone = false;
         var declared = _graph.Inputs;
         for (int k = 0; k < declared.Count; k++)
         {
@@ -129,14 +195,6 @@ public sealed class Tape
                 throw new AutodiffException($"input '{io.InputName}' is declared {io.Type.Name()}{io.Shape}, got {t.DType.Name()}{t.Shape}");
             if (slot >= 0) Bind(slot, t);
         }
-        for (int i = 0; i < _order.Count; i++)
-        {
-            var c = _contexts[i];
-            if (c is null || c.Node.Op is ConstantOp) continue;
-            c.Node.Op.Forward(c);
-        }
-        _forwardDone = true;
-        return _values[_slot[_graph.Output]]!;
     }
 
     private void Bind(int slot, Tensor value)
@@ -151,34 +209,51 @@ public sealed class Tape
     public IReadOnlyDictionary<string, Tensor> Backward(Tensor? cotangent = null)
     {
         if (!_forwardDone) throw new InvalidOperationException("call Forward before Backward");
-        var output = _graph.Output;
-        var seed = _grads[_slot[output]];
-        if (seed is not null)
+        if (Seed(cotangent))
         {
-            if (cotangent is null)
-            {
-                if (output.Shape.Size != 1)
-                    throw new AutodiffException($"gradient: the output is {output.DType.Name()}{output.Shape}, not a scalar; pass a cotangent of that shape");
-                seed.Fill(1);
-            }
-            else
-            {
-                if (cotangent.Shape != output.Shape) throw new AutodiffException($"gradient: cotangent {cotangent.Shape} does not match the output {output.Shape}");
-                seed.CopyFrom(cotangent.DType == output.DType ? cotangent : cotangent.Cast(output.DType));
-            }
-            foreach (var g in _zeroBeforeBackward) g.Fill(0);
-            for (int i = _order.Count - 1; i >= 0; i--)
-            {
-                var c = _contexts[i];
-                if (c is null || _grads[i] is null) continue;
-                c.GradOutput = _grads[i]!;
-                c.Node.Op.Backward(c);
-            }
+            foreach (int i in _sweep) BackwardAt(i);
         }
-        else
+        return Gradients();
+    }
+
+    /// <summary>Checks the cotangent; when a gradient flows, writes the seed and zeroes the buffers the plan says to
+    /// zero (returns true), otherwise zeroes every gradient (returns false).</summary>
+    private bool Seed(Tensor? cotangent)
+    {
+        var output = _graph.Output;
+        if (_grads[_slot[output]] is not { } seed)
         {
             foreach (var g in _grads) g?.Fill(0);
+            return false;
         }
+
+        if (cotangent is null)
+        {
+            if (output.Shape.Size != 1)
+                throw new AutodiffException($"gradient: the output is {output.DType.Name()}{output.Shape}, not a scalar; pass a cotangent of that shape");
+        }
+        else if (cotangent.Shape != output.Shape)
+        {
+            throw new AutodiffException($"gradient: cotangent {cotangent.Shape} does not match the output {output.Shape}");
+        }
+
+        if (cotangent is null) seed.Fill(1);
+        else seed.CopyFrom(cotangent.DType == output.DType ? cotangent : cotangent.Cast(output.DType));
+        foreach (var g in _zeroBeforeBackward) g.Fill(0);
+        return true;
+    }
+
+    private void BackwardAt(int i)
+    {
+        var c = _contexts[i];
+        if (c is null || _grads[i] is null) return;
+        c.GradOutput = _grads[i]!;
+        c.Node.Op.Backward(c);
+    }
+
+    /// <summary>The gradients by input name (the tape's own dictionary and tensors).</summary>
+    private IReadOnlyDictionary<string, Tensor> Gradients()
+    {
         foreach (var w in _wrt)
         {
             var name = ((InputOp)w.Op).InputName;
@@ -189,11 +264,38 @@ public sealed class Tape
         return _result;
     }
 
-    /// <summary>Forward then backward in one call.</summary>
+    /// <summary>Forward then backward in one call, with the same results as <see cref="Forward"/> followed by
+    /// <see cref="Backward"/>. When the graph has heads (see the class remarks), the tail's backward runs first and each
+    /// head computes its value and its operands' gradients in one pass.</summary>
     public (Tensor Value, IReadOnlyDictionary<string, Tensor> Gradients) Run(IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent = null)
     {
-        var v = Forward(inputs);
-        return (v, Backward(cotangent));
+        if (!_head.Contains(true) || _grads[_slot[_graph.Output]] is null)
+        {
+            var v = Forward(inputs);
+            return (v, Backward(cotangent));
+        }
+
+        BindInputs(inputs);
+        Seed(cotangent);
+        foreach (int i in _tail) BackwardAt(i);
+        for (int i = 0; i < _order.Count; i++)
+        {
+            var c = _contexts[i];
+            if (c is null || c.Node.Op is ConstantOp) continue;
+            if (_head[i])
+            {
+                c.GradOutput = _grads[i]!;
+                c.Node.Op.ForwardBackward(c);
+            }
+            else
+            {
+                c.Node.Op.Forward(c);
+            }
+        }
+        _forwardDone = true;
+        for (int k = _tail.Length; k < _sweep.Length; k++)
+            if (!_head[_sweep[k]]) BackwardAt(_sweep[k]);
+        return (_values[_slot[_graph.Output]]!, Gradients());
     }
 }
 
