@@ -71,22 +71,35 @@ public static class Broadcast
         int runs = flat ? (total + FlatBlock - 1) / FlatBlock : total / dims[^1];
         fixed (T* pa = a, pb = b, pd = dst)
         {
-            nint xa = (nint)pa, xb = (nint)pb, xd = (nint)pd;
-            int la = a.Length, lb = b.Length;
-            Parallelism.For(runs, flat ? FlatBlock : dims[^1], (s, e) =>
+            var body = new BinaryRuns<T> { A = pa, B = pb, Dst = pd, LengthA = a.Length, LengthB = b.Length, Total = total, Flat = flat, Dims = dims, StridesA = sa, StridesB = sb, Kind = kind };
+            Parallelism.For(runs, flat ? FlatBlock : dims[^1], ref body);
+        }
+    }
+
+    /// <summary>Runs [start, end) of <see cref="Binary{T}"/>: blocks of <see cref="FlatBlock"/> elements when
+    /// <see cref="Flat"/>, else rows of the collapsed innermost dimension.</summary>
+    private unsafe struct BinaryRuns<T> : IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T* A, B, Dst;
+        public int LengthA, LengthB, Total;
+        public bool Flat;
+        public int[] Dims, StridesA, StridesB;
+        public BinaryKind Kind;
+
+        public readonly void Run(int start, int end)
+        {
+            var a = new ReadOnlySpan<T>(A, LengthA);
+            var b = new ReadOnlySpan<T>(B, LengthB);
+            var dst = new Span<T>(Dst, Total);
+            if (Flat)
             {
-                var sa2 = new ReadOnlySpan<T>((T*)xa, la);
-                var sb2 = new ReadOnlySpan<T>((T*)xb, lb);
-                var sd2 = new Span<T>((T*)xd, total);
-                if (flat)
-                {
-                    FlatBlocks(sa2, sb2, sd2, kind, s, e);
-                }
-                else
-                {
-                    Runs(sa2, sb2, sd2, dims, sa, sb, kind, s, e);
-                }
-            });
+                FlatBlocks(a, b, dst, Kind, start, end);
+            }
+            else
+            {
+                Runs(a, b, dst, Dims, StridesA, StridesB, Kind, start, end);
+            }
         }
     }
 
@@ -213,11 +226,21 @@ public static class Broadcast
         int runs = total / dims[^1];
         fixed (T* ps = src, pd = dst)
         {
-            nint xs = (nint)ps, xd = (nint)pd;
-            int ls = src.Length;
-            Parallelism.For(runs, dims[^1], (s, e) =>
-                ExpandRuns(new ReadOnlySpan<T>((T*)xs, ls), new Span<T>((T*)xd, total), dims, strides, s, e));
+            var body = new ExpandedRuns<T> { Src = ps, Dst = pd, LengthSrc = src.Length, Total = total, Dims = dims, Strides = strides };
+            Parallelism.For(runs, dims[^1], ref body);
         }
+    }
+
+    /// <summary>Rows [start, end) of the collapsed innermost dimension of <see cref="Expand{T}"/>.</summary>
+    private unsafe struct ExpandedRuns<T> : IRangeBody
+        where T : unmanaged
+    {
+        public T* Src, Dst;
+        public int LengthSrc, Total;
+        public int[] Dims, Strides;
+
+        public readonly void Run(int start, int end) =>
+            ExpandRuns(new ReadOnlySpan<T>(Src, LengthSrc), new Span<T>(Dst, Total), Dims, Strides, start, end);
     }
 
     internal static string Format(int[] shape) => "[" + string.Join(", ", shape) + "]";

@@ -41,7 +41,7 @@ public static class Gemm
 
         fixed (T* pa = a, pb = b, pc = c)
         {
-            Run(transA, transB, m, n, k, pa, pb, pc, accumulate, Parallelism.DegreeOfParallelism);
+            Run(transA, transB, m, n, k, pa, pb, pc, accumulate, parallel: true);
         }
     }
 
@@ -96,20 +96,35 @@ public static class Gemm
             {
                 for (int i = 0; i < batch; i++)
                 {
-                    Run(transA, transB, m, n, k, pa + ((nint)i * strideA), pb + ((nint)i * strideB), pc + ((nint)i * strideC), accumulate, Parallelism.DegreeOfParallelism);
+                    Run(transA, transB, m, n, k, pa + ((nint)i * strideA), pb + ((nint)i * strideB), pc + ((nint)i * strideC), accumulate, parallel: true);
                 }
 
                 return;
             }
 
-            nint xa = (nint)pa, xb = (nint)pb, xc = (nint)pc;
-            Parallelism.For(batch, (long)m * n * k, (s, e) =>
+            var body = new Products<T>
             {
-                for (int i = s; i < e; i++)
-                {
-                    Run(transA, transB, m, n, k, (T*)xa + ((nint)i * strideA), (T*)xb + ((nint)i * strideB), (T*)xc + ((nint)i * strideC), accumulate, 1);
-                }
-            });
+                TransA = transA, TransB = transB, M = m, N = n, K = k, A = pa, B = pb, C = pc,
+                StrideA = strideA, StrideB = strideB, StrideC = strideC, Accumulate = accumulate,
+            };
+            Parallelism.For(batch, (long)m * n * k, ref body);
+        }
+    }
+
+    /// <summary>Products [start, end) of a batch, each on one thread.</summary>
+    private unsafe struct Products<T> : IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public bool TransA, TransB, Accumulate;
+        public int M, N, K, StrideA, StrideB, StrideC;
+        public T* A, B, C;
+
+        public readonly void Run(int start, int end)
+        {
+            for (int i = start; i < end; i++)
+            {
+                Gemm.Run(TransA, TransB, M, N, K, A + ((nint)i * StrideA), B + ((nint)i * StrideB), C + ((nint)i * StrideC), Accumulate, parallel: false);
+            }
         }
     }
 
@@ -126,7 +141,8 @@ public static class Gemm
     /// <summary>Columns of C per micro-tile: two vectors.</summary>
     private static int Nr<T>() => 2 * (Vector512.IsHardwareAccelerated ? Vector512<T>.Count : Vector<T>.Count);
 
-    private static unsafe void Run<T>(bool transA, bool transB, int m, int n, int k, T* a, T* b, T* c, bool accumulate, int maxDegree)
+    /// <summary>One product; split across threads when <paramref name="parallel"/> (false inside a parallel batch).</summary>
+    private static unsafe void Run<T>(bool transA, bool transB, int m, int n, int k, T* a, T* b, T* c, bool accumulate, bool parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m == 0 || n == 0)
@@ -146,68 +162,100 @@ public static class Gemm
 
         if (n == 1)
         {
-            MatrixVector(a, b, c, m, k, !transA, accumulate, maxDegree);
+            var dots = new MatrixVector<T> { Matrix = a, Vector = b, C = c, K = k, Outputs = m, RowsAreOutputs = !transA, Accumulate = accumulate };
+            For(m, k, parallel, ref dots);
             return;
         }
 
         if (m == 1)
         {
-            MatrixVector(b, a, c, n, k, transB, accumulate, maxDegree);
+            var dots = new MatrixVector<T> { Matrix = b, Vector = a, C = c, K = k, Outputs = n, RowsAreOutputs = transB, Accumulate = accumulate };
+            For(n, k, parallel, ref dots);
             return;
         }
 
-        // Split C along its larger side into whole micro-tile panels; each chunk packs its own operands.
+        // Split C along its larger side into whole micro-tile panels; each block packs its own operands.
         int mr = Mr, nr = Nr<T>();
         bool byRows = m >= n;
         int panels = byRows ? (m + mr - 1) / mr : (n + nr - 1) / nr;
         long work = (long)(byRows ? mr * n : nr * m) * k;
-        nint xa = (nint)a, xb = (nint)b, xc = (nint)c;
-        Parallelism.For(panels, work, maxDegree, (s, e) =>
+        var body = new Panels<T> { TransA = transA, TransB = transB, M = m, N = n, K = k, A = a, B = b, C = c, Accumulate = accumulate, ByRows = byRows };
+        For(panels, work, parallel, ref body);
+    }
+
+    /// <summary>Runs <paramref name="body"/> over [0, count): split by <see cref="Parallelism"/>, or in one piece.</summary>
+    private static void For<TBody>(int count, long work, bool parallel, ref TBody body)
+        where TBody : struct, IRangeBody
+    {
+        if (parallel)
         {
-            if (byRows)
+            Parallelism.For(count, work, ref body);
+        }
+        else
+        {
+            body.Run(0, count);
+        }
+    }
+
+    /// <summary>Panels [start, end) of C: micro-tile rows when <see cref="ByRows"/>, else micro-tile columns.</summary>
+    private unsafe struct Panels<T> : IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public bool TransA, TransB, Accumulate, ByRows;
+        public int M, N, K;
+        public T* A, B, C;
+
+        public readonly void Run(int start, int end)
+        {
+            if (ByRows)
             {
-                Block(transA, transB, m, n, k, (T*)xa, (T*)xb, (T*)xc, accumulate, s * mr, Math.Min(e * mr, m), 0, n);
+                int mr = Mr;
+                Block(TransA, TransB, M, N, K, A, B, C, Accumulate, start * mr, Math.Min(end * mr, M), 0, N);
             }
             else
             {
-                Block(transA, transB, m, n, k, (T*)xa, (T*)xb, (T*)xc, accumulate, 0, m, s * nr, Math.Min(e * nr, n));
+                int nr = Nr<T>();
+                Block(TransA, TransB, M, N, K, A, B, C, Accumulate, 0, M, start * nr, Math.Min(end * nr, N));
             }
-        });
+        }
     }
 
     /// <summary>
-    /// c (+)= M · v for a vector v of length k: M is stored [outputs, k] when <paramref name="rowsAreOutputs"/>
-    /// (one dot product per output), else [k, outputs] (one scaled row added per element of v).
+    /// Outputs [start, end) of c (+)= M · v for a vector v of length k: M is stored [outputs, k] when
+    /// <see cref="RowsAreOutputs"/> (one dot product per output), else [k, outputs] (one scaled row added per element of v).
     /// </summary>
-    private static unsafe void MatrixVector<T>(T* matrix, T* vector, T* c, int outputs, int k, bool rowsAreOutputs, bool accumulate, int maxDegree)
+    private unsafe struct MatrixVector<T> : IRangeBody
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        nint xm = (nint)matrix, xv = (nint)vector, xc = (nint)c;
-        Parallelism.For(outputs, k, maxDegree, (s, e) =>
+        public T* Matrix, Vector, C;
+        public int Outputs, K;
+        public bool RowsAreOutputs, Accumulate;
+
+        public readonly void Run(int start, int end)
         {
-            var v = new ReadOnlySpan<T>((T*)xv, k);
-            var dst = new Span<T>((T*)xc + s, e - s);
-            if (rowsAreOutputs)
+            var v = new ReadOnlySpan<T>(Vector, K);
+            var dst = new Span<T>(C + start, end - start);
+            if (RowsAreOutputs)
             {
-                for (int i = s; i < e; i++)
+                for (int i = start; i < end; i++)
                 {
-                    T dot = TensorPrimitives.Dot(new ReadOnlySpan<T>((T*)xm + ((nint)i * k), k), v);
-                    dst[i - s] = accumulate ? dst[i - s] + dot : dot;
+                    T dot = TensorPrimitives.Dot(new ReadOnlySpan<T>(Matrix + ((nint)i * K), K), v);
+                    dst[i - start] = Accumulate ? dst[i - start] + dot : dot;
                 }
 
                 return;
             }
 
-            if (!accumulate)
+            if (!Accumulate)
             {
                 dst.Clear();
             }
 
-            for (int p = 0; p < k; p++)
+            for (int p = 0; p < K; p++)
             {
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>((T*)xm + ((nint)p * outputs) + s, e - s), v[p], dst, dst);
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>(Matrix + ((nint)p * Outputs) + start, end - start), v[p], dst, dst);
             }
-        });
+        }
     }
 
     /// <summary>Computes the block C[i0..i1, j0..j1].</summary>

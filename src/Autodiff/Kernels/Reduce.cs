@@ -73,21 +73,32 @@ public static class Reduce
         int blocks = inner == 1 ? 1 : (inner + ColumnBlock - 1) / ColumnBlock;
         fixed (T* px = x, pd = dst)
         {
-            nint xx = (nint)px, xd = (nint)pd;
-            int lx = x.Length, ld = dst.Length;
-            Parallelism.For(outer * blocks, (long)n * Math.Min(inner, ColumnBlock), (s, e) =>
+            var body = new Units<T> { X = px, Dst = pd, LengthX = x.Length, LengthDst = dst.Length, N = n, Inner = inner, Blocks = blocks, Op = op, Accumulate = accumulate };
+            Parallelism.For(outer * blocks, (long)n * Math.Min(inner, ColumnBlock), ref body);
+        }
+    }
+
+    /// <summary>Work units [start, end) of <see cref="Run{T}"/>.</summary>
+    private unsafe struct Units<T> : IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T* X, Dst;
+        public int LengthX, LengthDst, N, Inner, Blocks;
+        public Op Op;
+        public bool Accumulate;
+
+        public readonly void Run(int start, int end)
+        {
+            var x = new ReadOnlySpan<T>(X, LengthX);
+            var dst = new Span<T>(Dst, LengthDst);
+            if (Inner == 1)
             {
-                var sx = new ReadOnlySpan<T>((T*)xx, lx);
-                var sd = new Span<T>((T*)xd, ld);
-                if (inner == 1)
-                {
-                    Rows(sx, n, sd, op, accumulate, s, e);
-                }
-                else
-                {
-                    Columns(sx, n, inner, blocks, sd, op, accumulate, s, e);
-                }
-            });
+                Rows(x, N, dst, Op, Accumulate, start, end);
+            }
+            else
+            {
+                Columns(x, N, Inner, Blocks, dst, Op, Accumulate, start, end);
+            }
         }
     }
 

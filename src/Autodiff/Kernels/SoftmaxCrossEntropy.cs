@@ -61,12 +61,29 @@ internal static class SoftmaxCrossEntropy
     public static void Pack<T>(T[] src, int outer, int n, int inner, T[] dst)
         where T : unmanaged
     {
-        int blocks = (inner + Tile - 1) / Tile;
-        Parallelism.For(outer * blocks, (long)n * Math.Min(inner, Tile), (s, e) =>
+        var body = new PackBlocks<T>(src, n, inner, dst);
+        Parallelism.For(outer * body.Blocks, (long)n * Math.Min(inner, Tile), ref body);
+    }
+
+    /// <summary>The inverse of <see cref="Pack{T}"/> (blocked the same way, split by (o, block of j)); adds into
+    /// <paramref name="dst"/> when <paramref name="accumulate"/>.</summary>
+    public static void Unpack<T>(T[] rows, int outer, int n, int inner, T[] dst, bool accumulate)
+        where T : unmanaged, INumberBase<T>
+    {
+        var body = new UnpackBlocks<T>(rows, n, inner, dst, accumulate);
+        Parallelism.For(outer * body.Blocks, (long)inner * Math.Min(n, Tile), ref body);
+    }
+
+    /// <summary>Units (o, block of i) [start, end) of <see cref="Pack{T}"/>.</summary>
+    private readonly struct PackBlocks<T>(T[] src, int n, int inner, T[] dst) : IRangeBody
+    {
+        public int Blocks { get; } = (inner + Tile - 1) / Tile;
+
+        public void Run(int start, int end)
         {
-            for (int u = s; u < e; u++)
+            for (int u = start; u < end; u++)
             {
-                int o = u / blocks, i0 = u % blocks * Tile, i1 = Math.Min(inner, i0 + Tile);
+                int o = u / Blocks, i0 = u % Blocks * Tile, i1 = Math.Min(inner, i0 + Tile);
                 for (int j0 = 0; j0 < n; j0 += Tile)
                 {
                     int j1 = Math.Min(n, j0 + Tile);
@@ -80,20 +97,20 @@ internal static class SoftmaxCrossEntropy
                     }
                 }
             }
-        });
+        }
     }
 
-    /// <summary>The inverse of <see cref="Pack{T}"/> (blocked the same way, split by (o, block of j)); adds into
-    /// <paramref name="dst"/> when <paramref name="accumulate"/>.</summary>
-    public static void Unpack<T>(T[] rows, int outer, int n, int inner, T[] dst, bool accumulate)
-        where T : unmanaged, INumberBase<T>
+    /// <summary>Units (o, block of j) [start, end) of <see cref="Unpack{T}"/>.</summary>
+    private readonly struct UnpackBlocks<T>(T[] rows, int n, int inner, T[] dst, bool accumulate) : IRangeBody
+        where T : INumberBase<T>
     {
-        int blocks = (n + Tile - 1) / Tile;
-        Parallelism.For(outer * blocks, (long)inner * Math.Min(n, Tile), (s, e) =>
+        public int Blocks { get; } = (n + Tile - 1) / Tile;
+
+        public void Run(int start, int end)
         {
-            for (int u = s; u < e; u++)
+            for (int u = start; u < end; u++)
             {
-                int o = u / blocks, j0 = u % blocks * Tile, j1 = Math.Min(n, j0 + Tile);
+                int o = u / Blocks, j0 = u % Blocks * Tile, j1 = Math.Min(n, j0 + Tile);
                 for (int i0 = 0; i0 < inner; i0 += Tile)
                 {
                     int i1 = Math.Min(inner, i0 + Tile);
@@ -108,7 +125,7 @@ internal static class SoftmaxCrossEntropy
                     }
                 }
             }
-        });
+        }
     }
 
     // ---------------------------------------------------------------- row statistics

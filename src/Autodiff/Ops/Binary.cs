@@ -21,6 +21,15 @@ public abstract record BinaryOp : Op
         return (Shape.Broadcast(inputs[0].Shape, inputs[1].Shape, Name), inputs[0].DType);
     }
 
+    /// <summary>The backward can overwrite the gradient of an operand of the output's shape (whose gradient is not summed
+    /// down), unless both operands are one node (see <see cref="IGradientPlan"/>).</summary>
+    public override object? CreateState(Node node)
+    {
+        Node a = node.Inputs[0], b = node.Inputs[1];
+        if (ReferenceEquals(a, b)) return null;
+        return new GradientPlan((a.Shape == node.Shape ? 1 : 0) | (b.Shape == node.Shape ? 2 : 0));
+    }
+
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
     {
@@ -57,8 +66,8 @@ public abstract record BinaryOp : Op
         using var ta = Scratch<T>.Rent(ga is null ? 0 : n);
         using var tb = Scratch<T>.Rent(gb is null ? 0 : n);
         Partials<T>(ea.Span, eb.Span, c.Output.Span<T>(), c.GradOutput.Span<T>(), ta.Span, tb.Span);
-        if (ga is not null) Broadcast.ReduceToShape<T>(ta.Span, shape, ga.Span<T>(), ga.Shape.ToArray(), accumulate: true);
-        if (gb is not null) Broadcast.ReduceToShape<T>(tb.Span, shape, gb.Span<T>(), gb.Shape.ToArray(), accumulate: true);
+        if (ga is not null) Broadcast.ReduceToShape<T>(ta.Span, shape, ga.Span<T>(), ga.Shape.ToArray(), !GradientPlan.Overwrites(c.State, 0));
+        if (gb is not null) Broadcast.ReduceToShape<T>(tb.Span, shape, gb.Span<T>(), gb.Shape.ToArray(), !GradientPlan.Overwrites(c.State, 1));
     }
 
     private static Scratch<T> Expanded<T>(Tensor x, int[] shape, int n) where T : unmanaged, IFloatingPointIeee754<T>
@@ -135,19 +144,24 @@ public abstract record BinaryOp : Op
             }
         }
 
+        /// <summary>Partials of rows [r0, r1): written straight into an operand's gradient when the tape planned this node to
+        /// overwrite it (only a full operand), otherwise into scratch that is then added in.</summary>
         private void Backward(int r0, int r1)
         {
             int n = form.N, len = (r1 - r0) * n;
             Tensor? ga = c.InputGrads[0], gb = c.InputGrads[1];
+            bool overA = GradientPlan.Overwrites(c.State, 0), overB = GradientPlan.Overwrites(c.State, 1);
             using var ea = Operand(c.Inputs[0], form.A, r0, r1);
             using var eb = Operand(c.Inputs[1], form.B, r0, r1);
-            using var ta = Scratch<T>.Rent(ga is null ? 0 : len);
-            using var tb = Scratch<T>.Rent(gb is null ? 0 : len);
+            using var ta = Scratch<T>.Rent(ga is null || overA ? 0 : len);
+            using var tb = Scratch<T>.Rent(gb is null || overB ? 0 : len);
             ReadOnlySpan<T> av = form.A == Span1.Full ? c.Inputs[0].Span<T>().Slice(r0 * n, len) : ea.Span;
             ReadOnlySpan<T> bv = form.B == Span1.Full ? c.Inputs[1].Span<T>().Slice(r0 * n, len) : eb.Span;
-            op.Partials<T>(av, bv, c.Output.Span<T>().Slice(r0 * n, len), c.GradOutput.Span<T>().Slice(r0 * n, len), ta.Span, tb.Span);
-            if (ga is not null) Reduce(ta.Span, ga.Span<T>(), form.A, r0, r1);
-            if (gb is not null) Reduce(tb.Span, gb.Span<T>(), form.B, r0, r1);
+            var pa = overA ? ga!.Span<T>().Slice(r0 * n, len) : ta.Span;
+            var pb = overB ? gb!.Span<T>().Slice(r0 * n, len) : tb.Span;
+            op.Partials<T>(av, bv, c.Output.Span<T>().Slice(r0 * n, len), c.GradOutput.Span<T>().Slice(r0 * n, len), pa, pb);
+            if (ga is not null && !overA) Reduce(ta.Span, ga.Span<T>(), form.A, r0, r1);
+            if (gb is not null && !overB) Reduce(tb.Span, gb.Span<T>(), form.B, r0, r1);
         }
 
         /// <summary>A row-broadcast operand expanded over rows [r0, r1) (nothing for a full one).</summary>

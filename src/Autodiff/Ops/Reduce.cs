@@ -47,7 +47,7 @@ public abstract record ReduceOp(IntList Axes, bool KeepDims) : Op
     {
         if (this is SumOp or MeanOp && TrailingRows(c.Inputs[0].Shape) is var (rows, n))
         {
-            var body = new Rows<T>((T[])c.Inputs[0].Data, (T[])c.Output.Data, n, this is MeanOp, Add: false);
+            var body = new Rows<T>((T[])c.Inputs[0].Data, (T[])c.Output.Data, n, this is MeanOp, Back: false, Overwrite: false);
             Kernels.Parallelism.For(rows, n, ref body);
             return;
         }
@@ -65,8 +65,9 @@ public abstract record ReduceOp(IntList Axes, bool KeepDims) : Op
     }
 
     /// <summary>Allocation-free row kernels of sum and mean over [rows, n] (the arithmetic of the general path):
-    /// forward y[r] = Σ x[r, :] (÷ n for the mean); backward (<paramref name="Add"/>) gx[r, :] += g[r] (g[r] ÷ n).</summary>
-    private protected readonly record struct Rows<T>(T[] X, T[] Y, int N, bool Mean, bool Add) : Kernels.IRangeBody
+    /// forward y[r] = Σ x[r, :] (÷ n for the mean); backward (<paramref name="Back"/>) gx[r, :] += g[r] (g[r] ÷ n), or
+    /// gx[r, :] = … when <paramref name="Overwrite"/>.</summary>
+    private protected readonly record struct Rows<T>(T[] X, T[] Y, int N, bool Mean, bool Back, bool Overwrite) : Kernels.IRangeBody
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run(int start, int end)
@@ -74,20 +75,42 @@ public abstract record ReduceOp(IntList Axes, bool KeepDims) : Op
             for (int r = start; r < end; r++)
             {
                 var row = X.AsSpan(r * N, N);
-                if (Add) TensorPrimitives.Add(row, Mean ? Y[r] / T.CreateTruncating(N) : Y[r], row);
-                else Y[r] = Mean ? TensorPrimitives.Sum(row) / T.CreateTruncating(N) : TensorPrimitives.Sum(row);
+                if (!Back)
+                {
+                    Y[r] = Mean ? TensorPrimitives.Sum(row) / T.CreateTruncating(N) : TensorPrimitives.Sum(row);
+                    continue;
+                }
+                T g = Mean ? Y[r] / T.CreateTruncating(N) : Y[r];
+                if (Overwrite) row.Fill(g);
+                else TensorPrimitives.Add(row, g, row);
             }
         }
     }
 
-    /// <summary>gx += g broadcast back over the reduced rows (÷ n for the mean), when the reduction is over trailing axes.</summary>
-    private protected bool TryAddRows<T>(OpContext c, Tensor gx)
+    /// <summary>The backward of sum and mean: gx += g broadcast back over the reduced axes (÷ their size for the mean), or
+    /// gx = … when the tape planned this node to overwrite gx.</summary>
+    private protected void BroadcastBack<T>(OpContext c)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (TrailingRows(gx.Shape) is not var (rows, n)) return false;
-        var body = new Rows<T>((T[])gx.Data, (T[])c.GradOutput.Data, n, this is MeanOp, Add: true);
-        Kernels.Parallelism.For(rows, n, ref body);
-        return true;
+        if (c.InputGrads[0] is not { } gx) return;
+        bool mean = this is MeanOp, overwrite = GradientPlan.Overwrites(c.State, 0);
+        if (TrailingRows(gx.Shape) is var (rows, n))
+        {
+            var body = new Rows<T>((T[])gx.Data, (T[])c.GradOutput.Data, n, mean, Back: true, overwrite);
+            Kernels.Parallelism.For(rows, n, ref body);
+            return;
+        }
+        var xs = gx.Shape.ToArray();
+        var kept = KeptShape(gx.Shape).ToArray();
+        using var s = Scratch<T>.Rent(mean ? c.GradOutput.Size : 0);
+        ReadOnlySpan<T> g = c.GradOutput.Span<T>();
+        if (mean)
+        {
+            TensorPrimitives.Divide(g, T.CreateTruncating(Count(gx.Shape)), s.Span);
+            g = s.Span;
+        }
+        if (overwrite) Broadcast.Expand(g, kept, gx.Span<T>(), xs);
+        else Broadcast.Binary(gx.Span<T>(), xs, g, kept, gx.Span<T>(), xs, BinaryKind.Add);
     }
 
     /// <summary>Reduces every axis group (maximal runs of adjacent axes), innermost group first.</summary>
@@ -145,13 +168,10 @@ public sealed record SumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDim
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
     protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) => Reduce.Sum(x, outer, n, inner, dst);
+    /// <summary>The backward can overwrite the operand's gradient (see <see cref="IGradientPlan"/>).</summary>
+    public override object? CreateState(Node node) => new GradientPlan(overwritable: 1);
     /// <inheritdoc/>
-    protected override void Backward<T>(OpContext c)
-    {
-        if (c.InputGrads[0] is not { } gx || TryAddRows<T>(c, gx)) return;
-        var xs = gx.Shape.ToArray();
-        Broadcast.Binary<T>(gx.Span<T>(), xs, c.GradOutput.Span<T>(), KeptShape(gx.Shape).ToArray(), gx.Span<T>(), xs, BinaryKind.Add);
-    }
+    protected override void Backward<T>(OpContext c) => BroadcastBack<T>(c);
     /// <inheritdoc/>
     public override Expr?[] Gradient(Node node, Expr g) => [ExpandBack(g, node.Inputs[0].Shape)];
 }
@@ -169,15 +189,10 @@ public sealed record MeanOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDi
         Reduce.Sum(x, outer, n, inner, dst);
         TensorPrimitives.Divide(dst, T.CreateTruncating(n), dst);
     }
+    /// <summary>The backward can overwrite the operand's gradient (see <see cref="IGradientPlan"/>).</summary>
+    public override object? CreateState(Node node) => new GradientPlan(overwritable: 1);
     /// <inheritdoc/>
-    protected override void Backward<T>(OpContext c)
-    {
-        if (c.InputGrads[0] is not { } gx || TryAddRows<T>(c, gx)) return;
-        var xs = gx.Shape.ToArray();
-        using var s = Scratch<T>.Rent(c.GradOutput.Size);
-        TensorPrimitives.Divide(c.GradOutput.Span<T>(), T.CreateTruncating(Count(gx.Shape)), s.Span);
-        Broadcast.Binary<T>(gx.Span<T>(), xs, s.Span, KeptShape(gx.Shape).ToArray(), gx.Span<T>(), xs, BinaryKind.Add);
-    }
+    protected override void Backward<T>(OpContext c) => BroadcastBack<T>(c);
     /// <inheritdoc/>
     public override Expr?[] Gradient(Node node, Expr g) => [ExpandBack(g, node.Inputs[0].Shape) / Count(node.Inputs[0].Shape)];
 }

@@ -21,13 +21,24 @@ public abstract record UnaryOp : Op
     /// <summary>gx += g · f'(x), given x, y = f(x) and g.</summary>
     protected abstract void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) where T : unmanaged, IFloatingPointIeee754<T>;
 
+    /// <summary>gx = g · f'(x), writing every element of gx (by default: clears gx, then <see cref="Vjp{T}"/>).</summary>
+    protected virtual void VjpOverwrite<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        gx.Clear();
+        Vjp(x, y, g, gx);
+    }
+
     /// <summary>g · f'(x) as an expression, given x, y = f(x) and g; null if the derivative is zero everywhere.</summary>
     protected abstract Expr? Local(Expr x, Expr y, Expr g);
+
+    /// <summary>The backward can overwrite the operand's gradient (see <see cref="IGradientPlan"/>).</summary>
+    public override object? CreateState(Node node) => new GradientPlan(overwritable: 1);
 
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
     {
-        var body = new Pass<T>(this, c, null);
+        var body = new Pass<T>(this, c, null, false);
         Elementwise.Run(c.Output.Size, ref body);
     }
 
@@ -35,13 +46,13 @@ public abstract record UnaryOp : Op
     protected override void Backward<T>(OpContext c)
     {
         if (c.InputGrads[0] is not { } gx) return;
-        var body = new Pass<T>(this, c, gx);
+        var body = new Pass<T>(this, c, gx, GradientPlan.Overwrites(c.State, 0));
         Elementwise.Run(c.Output.Size, ref body);
     }
 
     /// <summary>The forward (<paramref name="gx"/> null) or backward over one block of elements, as a struct so that the
     /// parallel split allocates nothing.</summary>
-    private readonly struct Pass<T>(UnaryOp op, OpContext c, Tensor? gx) : Kernels.IRangeBody
+    private readonly struct Pass<T>(UnaryOp op, OpContext c, Tensor? gx, bool overwrite) : Kernels.IRangeBody
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run(int start, int end)
@@ -50,6 +61,7 @@ public abstract record UnaryOp : Op
             var x = c.Inputs[0].Span<T>().Slice(start, n);
             var y = c.Output.Span<T>().Slice(start, n);
             if (gx is null) op.Apply<T>(x, y);
+            else if (overwrite) op.VjpOverwrite<T>(x, y, c.GradOutput.Span<T>().Slice(start, n), gx.Span<T>().Slice(start, n));
             else op.Vjp<T>(x, y, c.GradOutput.Span<T>().Slice(start, n), gx.Span<T>().Slice(start, n));
         }
     }
@@ -62,15 +74,17 @@ public abstract record UnaryOp : Op
 /// TensorPrimitives kernels, such as Sigmoid, reject empty spans).</summary>
 internal static class Elementwise
 {
+    /// <summary><paramref name="body"/>(start, length) over blocks of elements.</summary>
     public static void Run(int n, Action<int, int> body)
     {
-        if (n == 0) return;
-        if (n <= Chunk || Kernels.Parallelism.DegreeOfParallelism == 1) { body(0, n); return; }
-        Kernels.Parallelism.For((n + Chunk - 1) / Chunk, Chunk, (a, b) =>
-        {
-            int s = a * Chunk, e = Math.Min(n, b * Chunk);
-            body(s, e - s);
-        });
+        var calls = new Calls(body);
+        Run(n, ref calls);
+    }
+
+    /// <summary>Calls a delegate with (start, length) for the elements [start, end).</summary>
+    private readonly struct Calls(Action<int, int> body) : Kernels.IRangeBody
+    {
+        public void Run(int start, int end) => body(start, end - start);
     }
 
     /// <summary>Like <see cref="Run(int, Action{int, int})"/> without allocating: <paramref name="body"/>.Run(start, end)
@@ -108,6 +122,8 @@ public sealed record NegOp : UnaryOp
     /// <inheritdoc/>
     protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) => TensorPrimitives.Subtract(gx, g, gx);
     /// <inheritdoc/>
+    protected override void VjpOverwrite<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) => TensorPrimitives.Negate(g, gx);
+    /// <inheritdoc/>
     protected override Expr? Local(Expr x, Expr y, Expr g) => -g;
 }
 
@@ -120,6 +136,8 @@ public sealed record ExpOp : UnaryOp
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => Kernels.FastMath.Exp(x, y);
     /// <inheritdoc/>
     protected override void Vjp<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) => TensorPrimitives.FusedMultiplyAdd(g, y, gx, gx);
+    /// <inheritdoc/>
+    protected override void VjpOverwrite<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) => TensorPrimitives.Multiply(g, y, gx);
     /// <inheritdoc/>
     protected override Expr? Local(Expr x, Expr y, Expr g) => g * y;
 }
@@ -143,6 +161,8 @@ public sealed record LogOp : UnaryOp
             TensorPrimitives.Add(gx.Slice(i, n), q[..n], gx.Slice(i, n));
         }
     }
+    /// <inheritdoc/>
+    protected override void VjpOverwrite<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> gx) => TensorPrimitives.Divide(g, x, gx);
     /// <inheritdoc/>
     protected override Expr? Local(Expr x, Expr y, Expr g) => g / x;
 }

@@ -208,24 +208,78 @@ public class FastMathKernelTests
     [InlineData(2)]
     public void SteadyStateForwardBackwardOfAFusedLossAllocatesNothing(int threads)
     {
+        var b = new GraphBuilder();
+        var z = b.Input("z", DType.F32, 256, 300);
+        var t = b.Input("t", DType.I64, new Shape(256), InputFacts.ClassIndices(300));
+        var rnd = new Random(2);
+        var inputs = new Dictionary<string, Tensor>
+        {
+            ["z"] = Tensor.RandomNormal(DType.F32, new Shape(256, 300), rnd),
+            ["t"] = Tensor.FromArray(Enumerable.Range(0, 256).Select(_ => (long)rnd.Next(300)).ToArray(), 256),
+        };
+        Assert.Equal(0, SteadyStateBytes(b.Build(z.SparseSoftmaxCrossEntropy(t, 1).Mean()), inputs, threads));
+    }
+
+    public static TheoryData<DType, int> TypesAndThreads() => new() { { DType.F32, 1 }, { DType.F32, 2 }, { DType.F64, 1 }, { DType.F64, 2 } };
+
+    /// <summary>64×64 products are above the parallel threshold (11 panels of 6·64·64 multiply-adds), so with 2 threads
+    /// the forward and both backward products go through the struct-body split.</summary>
+    [Theory]
+    [MemberData(nameof(TypesAndThreads))]
+    public void SteadyStateForwardBackwardOfAMatMulAllocatesNothing(DType dt, int threads)
+    {
+        var b = new GraphBuilder();
+        var z = b.Input("z", dt, 64, 64);
+        var w = b.Input("w", dt, 64, 64);
+        var rnd = new Random(3);
+        var inputs = new Dictionary<string, Tensor>
+        {
+            ["z"] = Tensor.RandomNormal(dt, new Shape(64, 64), rnd),
+            ["w"] = Tensor.RandomNormal(dt, new Shape(64, 64), rnd),
+        };
+        Assert.Equal(0, SteadyStateBytes(b.Build(z.MatMul(w).Sum()), inputs, threads));
+    }
+
+    /// <summary>The naive graph of the cross-entropy (not simplified): exp, a keepdims row sum, a row-broadcast division,
+    /// log, a product with one_hot, row sum, mean and negation, on [256, 300] (above the elementwise block of 32768 elements
+    /// and the row split's threshold).</summary>
+    [Theory]
+    [MemberData(nameof(TypesAndThreads))]
+    public void SteadyStateForwardBackwardOfTheNaiveCrossEntropyAllocatesNothing(DType dt, int threads)
+    {
+        var b = new GraphBuilder();
+        var z = b.Input("z", dt, 256, 300);
+        var t = b.Input("t", DType.I64, new Shape(256), InputFacts.ClassIndices(300));
+        var e = z.Exp();
+        var loss = -(t.OneHot(300, dt) * (e / e.Sum(1, keepDims: true)).Log()).Sum(1).Mean();
+        var rnd = new Random(4);
+        var inputs = new Dictionary<string, Tensor>
+        {
+            ["z"] = Tensor.RandomNormal(dt, new Shape(256, 300), rnd),
+            ["t"] = Tensor.FromArray(Enumerable.Range(0, 256).Select(_ => (long)rnd.Next(300)).ToArray(), 256),
+        };
+        Assert.Equal(0, SteadyStateBytes(b.Build(loss), inputs, threads));
+    }
+
+    /// <summary>Bytes this thread allocates in 10 forward+backward runs of a tape already run 3 times: the fewest of up to 5
+    /// such windows, since a one-off can land in any one of them (the array pool growing when a worker thread first takes a
+    /// block concurrently with the caller, a method being recompiled), while a per-run allocation shows in every window.</summary>
+    private static long SteadyStateBytes(Graph graph, Dictionary<string, Tensor> inputs, int threads)
+    {
         int saved = Parallelism.DegreeOfParallelism;
         try
         {
             Parallelism.DegreeOfParallelism = threads;
-            var b = new GraphBuilder();
-            var z = b.Input("z", DType.F32, 256, 300);
-            var t = b.Input("t", DType.I64, new Shape(256), InputFacts.ClassIndices(300));
-            var tape = new Tape(b.Build(z.SparseSoftmaxCrossEntropy(t, 1).Mean()));
-            var rnd = new Random(2);
-            var inputs = new Dictionary<string, Tensor>
-            {
-                ["z"] = Tensor.RandomNormal(DType.F32, new Shape(256, 300), rnd),
-                ["t"] = Tensor.FromArray(Enumerable.Range(0, 256).Select(_ => (long)rnd.Next(300)).ToArray(), 256),
-            };
+            var tape = new Tape(graph);
             for (int i = 0; i < 3; i++) tape.Run(inputs);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) tape.Run(inputs);
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            long fewest = long.MaxValue;
+            for (int window = 0; window < 5 && fewest > 0; window++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 10; i++) tape.Run(inputs);
+                fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+            return fewest;
         }
         finally
         {
