@@ -6,20 +6,37 @@ using Rows = Autodiff.Kernels.SoftmaxCrossEntropy;
 namespace Autodiff;
 
 // Stochastic softmax: seeded Gumbel(0, 1) noise and the three Gumbel ops (gumbel_max, gumbel_softmax, gumbel_top_k).
-// Every op draws its noise from its `seed` attribute and the flat (row-major) index of each logit, so the noise is a fixed
-// function of (seed, shape): evaluating the same graph again, on another thread count, in float32 or float64, gives the
-// same noise. Derivations: docs/stochastic.md.
+// Every op draws its noise from its `seed` attribute (and, when given, the value of its optional i64 scalar `step`
+// operand) and the flat (row-major) index of each logit, so the noise is a fixed function of (seed, step, shape):
+// evaluating the same graph again, on another thread count, in float32 or float64, gives the same noise, and feeding a
+// new step value gives new noise without a new graph. Derivations: docs/stochastic.md.
 
-/// <summary>Counter-based Gumbel(0, 1) noise. Element <c>i</c> of stream <c>seed</c> comes from the <c>i</c>-th output of
-/// a SplitMix64 generator whose state starts at SplitMix64's mix of the seed: bits = mix(mix(seed) + (i + 1)·γ), with
-/// γ = 0x9E3779B97F4A7C15. The value depends only on (seed, index), never on the order or the thread that draws it.</summary>
+/// <summary>Counter-based Gumbel(0, 1) noise. A stream is a 64-bit key: <see cref="Key(long)"/> of a seed, or
+/// <see cref="Key(long, long)"/> of a seed and a step. Element <c>i</c> of stream <c>key</c> comes from the <c>i</c>-th
+/// output of a SplitMix64 generator whose state starts at the key: bits = mix(key + (i + 1)·γ), with
+/// γ = 0x9E3779B97F4A7C15 and mix the SplitMix64 finalizer. The value depends only on (key, index), never on the order or
+/// the thread that draws it.</summary>
 public static class GumbelNoise
 {
     private const ulong Gamma = 0x9E3779B97F4A7C15UL;
     private const double Ulp53 = 1.0 / (1UL << 53);
 
-    /// <summary>The 64 random bits of element <paramref name="index"/> of stream <paramref name="seed"/>.</summary>
-    public static ulong Bits(long seed, long index) => Mix(Mix((ulong)seed) + ((ulong)index + 1) * Gamma);
+    /// <summary>The stream of a seed alone: mix(seed).</summary>
+    public static ulong Key(long seed) => Mix((ulong)seed);
+
+    /// <summary>The stream of a seed at a step: mix(mix(seed) ⊕ mix(step + γ)). mix is a bijection, so distinct steps
+    /// give distinct keys for one seed, and its avalanche makes the keys of nearby steps unrelated.</summary>
+    public static ulong Key(long seed, long step) => Mix(Key(seed) ^ Mix((ulong)step + Gamma));
+
+    /// <summary>The 64 random bits of element <paramref name="index"/> of the stream <paramref name="key"/>.</summary>
+    public static ulong KeyBits(ulong key, long index) => Mix(key + ((ulong)index + 1) * Gamma);
+
+    /// <summary>A standard Gumbel sample from <see cref="KeyBits"/>(key, index) (see <see cref="FromBits"/>).</summary>
+    public static double KeySample(ulong key, long index) => FromBits(KeyBits(key, index));
+
+    /// <summary>The 64 random bits of element <paramref name="index"/> of stream <paramref name="seed"/>:
+    /// <see cref="KeyBits"/>(<see cref="Key(long)"/>(seed), index).</summary>
+    public static ulong Bits(long seed, long index) => KeyBits(Key(seed), index);
 
     /// <summary>A uniform number in the open interval (0, 1) from <see cref="Bits"/>(seed, index) (see
     /// <see cref="UniformFromBits"/>).</summary>
@@ -92,12 +109,12 @@ internal static class GumbelRows
     }
 
     /// <summary>The keys of row <paramref name="r"/>.</summary>
-    public static void Keys<T>(ReadOnlySpan<T> x, RowLayout l, int r, long seed, Span<Key> keys) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Keys<T>(ReadOnlySpan<T> x, RowLayout l, int r, ulong stream, Span<Key> keys) where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int j = 0; j < l.N; j++)
         {
             long f = Flat(l, r, j);
-            keys[j] = Key.Of(double.CreateTruncating(x[(int)f]), GumbelNoise.Sample(seed, f));
+            keys[j] = Key.Of(double.CreateTruncating(x[(int)f]), GumbelNoise.KeySample(stream, f));
         }
     }
 
@@ -110,7 +127,7 @@ internal static class GumbelRows
     }
 
     /// <summary>Runs <paramref name="body"/>(row, keys) over every row, in parallel chunks, each with its own key buffer.</summary>
-    public static void ForRows<T>(Tensor x, RowLayout l, long seed, Action<int, Key[]> body) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void ForRows<T>(Tensor x, RowLayout l, ulong stream, Action<int, Key[]> body) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var data = (T[])x.Data;
         Kernels.Parallelism.For(l.Rows, Math.Max(l.N, 1) * 16L, (start, end) =>
@@ -118,26 +135,51 @@ internal static class GumbelRows
             var keys = new Key[l.N];
             for (int r = start; r < end; r++)
             {
-                Keys<T>(data, l, r, seed, keys);
+                Keys<T>(data, l, r, stream, keys);
                 body(r, keys);
             }
         });
     }
 
-    /// <summary>Checks that the operand is one float tensor and the axis is in range.</summary>
+    /// <summary>The noise stream of a run: <see cref="GumbelNoise.Key(long)"/>(seed) without a step operand, else
+    /// <see cref="GumbelNoise.Key(long, long)"/>(seed, the step's value), the step being operand
+    /// <paramref name="stepIndex"/>.</summary>
+    public static ulong Stream(OpContext c, int seed, int stepIndex) =>
+        c.Inputs.Length > stepIndex ? GumbelNoise.Key(seed, ((long[])c.Inputs[stepIndex].Data)[0]) : GumbelNoise.Key(seed);
+
+    /// <summary><c>step</c> for the optional step operand at <paramref name="stepIndex"/>, null otherwise.</summary>
+    public static string? OperandName(int index, int stepIndex) => index == stepIndex ? "step" : null;
+
+    /// <summary>No gradient for any operand (the step, and the logits of the integer samples).</summary>
+    public static Expr?[] NoGradient(Node node) => new Expr?[node.Inputs.Count];
+
+    /// <summary>Checks the optional step operand at <paramref name="stepIndex"/>: an i64 scalar.</summary>
+    public static void CheckStep(Op op, IReadOnlyList<Node> inputs, int stepIndex)
+    {
+        if (inputs.Count <= stepIndex) return;
+        var s = inputs[stepIndex];
+        if (s.DType != DType.I64 || s.Shape.Rank != 0)
+            throw new ShapeException(op.Name, $"step must be an i64 scalar (shape []), got {s.DType.Name()}{s.Shape}");
+    }
+
+    /// <summary>Checks that the operands are one float tensor and an optional step, and that the axis is in range.</summary>
     public static void Check(Op op, IReadOnlyList<Node> inputs, int axis)
     {
-        FusedShapes.Operands(op, inputs, 1, 1, "logits");
+        FusedShapes.Operands(op, inputs, 1, 2, "logits[, step]");
+        CheckStep(op, inputs, 1);
         if (!inputs[0].DType.IsFloat()) throw new ShapeException(op.Name, $"logits must be f32 or f64, got {inputs[0].DType.Name()}{inputs[0].Shape}");
         FusedShapes.Axis(op, axis, inputs[0].Shape);
         if (inputs[0].Shape[axis] == 0) throw new ShapeException(op.Name, $"axis {axis} of {inputs[0].Shape} is empty: there is no category to sample");
     }
 }
 
-/// <summary><c>gumbel_noise(shape=(...), seed=s, dtype=t)</c>: a tensor of independent standard Gumbel samples,
-/// element i being <see cref="GumbelNoise.Sample"/>(s, i) (computed in double, then rounded to the element type).
-/// The same (shape, seed) always gives the same tensor: building it twice gives one node (hash-consing), and every
-/// evaluation recomputes the same values. Use distinct seeds for independent noise. No operands, no gradient.</summary>
+/// <summary><c>gumbel_noise(shape=(...), seed=s, dtype=t)</c> or <c>gumbel_noise(step=n, shape=(...), seed=s, dtype=t)</c>:
+/// a tensor of independent standard Gumbel samples, element i being <see cref="GumbelNoise.Sample"/>(s, i) (computed in
+/// double, then rounded to the element type), or with the optional i64 scalar operand <c>step</c>,
+/// <see cref="GumbelNoise.KeySample"/>(<see cref="GumbelNoise.Key(long, long)"/>(s, step), i). The same (shape, seed,
+/// step) always gives the same tensor: building it twice gives one node (hash-consing), and every evaluation recomputes
+/// the same values. Use distinct seeds, or feed a new step value to the same graph, for independent noise. No
+/// gradient.</summary>
 /// <param name="Dims">The shape.</param>
 /// <param name="Seed">The stream.</param>
 /// <param name="Type">The float element type.</param>
@@ -152,10 +194,13 @@ public sealed record GumbelNoiseOp(IntList Dims, int Seed, DType Type) : Op
         [("shape", Dims.ToString()), ("seed", FusedShapes.Text(Seed)), ("dtype", Type.Name())];
     /// <inheritdoc/>
     public override Op WithFloatType(DType dtype) => this with { Type = dtype };
+    /// <summary><c>step</c> for the optional step operand.</summary>
+    public override string? OperandName(int index) => GumbelRows.OperandName(index, 0);
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
     {
-        FusedShapes.Operands(this, inputs, 0, 0, "none");
+        FusedShapes.Operands(this, inputs, 0, 1, "[step]");
+        GumbelRows.CheckStep(this, inputs, 0);
         if (!Type.IsFloat()) throw new ShapeException(Name, $"dtype must be f32 or f64, got {Type.Name()}");
         if (Dims.Any(d => d < 0)) throw new ShapeException(Name, $"shape {Dims} has a negative dimension");
         return (new Shape(Dims.ToArray()), Type);
@@ -164,15 +209,16 @@ public sealed record GumbelNoiseOp(IntList Dims, int Seed, DType Type) : Op
     protected override void Forward<T>(OpContext c)
     {
         var y = (T[])c.Output.Data;
+        ulong stream = GumbelRows.Stream(c, Seed, 0);
         Kernels.Parallelism.For(y.Length, 16, (start, end) =>
         {
-            for (int i = start; i < end; i++) y[i] = T.CreateTruncating(GumbelNoise.Sample(Seed, i));
+            for (int i = start; i < end; i++) y[i] = T.CreateTruncating(GumbelNoise.KeySample(stream, i));
         });
     }
     /// <inheritdoc/>
     public override void Backward(OpContext c) { }
-    /// <inheritdoc/>
-    public override Expr?[] Gradient(Node node, Expr g) => [];
+    /// <summary>None: the step carries no gradient.</summary>
+    public override Expr?[] Gradient(Node node, Expr g) => GumbelRows.NoGradient(node);
 }
 
 /// <summary><c>gumbel_max(logits, axis=a, seed=s)</c>: one categorical sample per row, k = argmax_j (logits_j + G_j) with
@@ -181,7 +227,10 @@ public sealed record GumbelNoiseOp(IntList Dims, int Seed, DType Type) : Op
 /// comparison is done in double on logit + noise, so logits of any finite magnitude (1e3, 1e30) are exact.
 /// A −inf logit is never chosen while a row has a finite one; among +inf logits the largest noise wins (uniform among
 /// them); a NaN logit is an error. Not differentiable: the result is an integer, so no gradient flows to the logits
-/// (use <see cref="GumbelSoftmaxOp"/> for a relaxed, differentiable sample, or a score-function estimator).</summary>
+/// (use <see cref="GumbelSoftmaxOp"/> for a relaxed, differentiable sample, or a score-function estimator).
+/// With the optional i64 scalar operand <c>step</c> (<c>gumbel_max(logits, step=n, axis=a, seed=s)</c>) the noise is
+/// <see cref="GumbelNoise.KeySample"/>(<see cref="GumbelNoise.Key(long, long)"/>(s, step), flat index): a new step value
+/// draws new samples from the same graph and tape.</summary>
 /// <param name="Axis">The category axis, resolved (non-negative).</param>
 /// <param name="Seed">The noise stream.</param>
 public sealed record GumbelMaxOp(int Axis, int Seed) : Op
@@ -193,6 +242,8 @@ public sealed record GumbelMaxOp(int Axis, int Seed) : Op
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) =>
         [("axis", FusedShapes.Text(Axis)), ("seed", FusedShapes.Text(Seed))];
+    /// <summary><c>step</c> for the optional step operand.</summary>
+    public override string? OperandName(int index) => GumbelRows.OperandName(index, 1);
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
     {
@@ -206,12 +257,12 @@ public sealed record GumbelMaxOp(int Axis, int Seed) : Op
     {
         GumbelRows.RequireNoNaN<T>(Name, c.Inputs[0]);
         var y = (long[])c.Output.Data;
-        GumbelRows.ForRows<T>(c.Inputs[0], RowLayout.Of(c.Inputs[0].Shape, Axis), Seed, (r, keys) => y[r] = GumbelRows.ArgMax(keys));
+        GumbelRows.ForRows<T>(c.Inputs[0], RowLayout.Of(c.Inputs[0].Shape, Axis), GumbelRows.Stream(c, Seed, 1), (r, keys) => y[r] = GumbelRows.ArgMax(keys));
     }
     /// <inheritdoc/>
     public override void Backward(OpContext c) { }
-    /// <summary>None: the result is an integer sample.</summary>
-    public override Expr?[] Gradient(Node node, Expr g) => [null];
+    /// <summary>None: the result is an integer sample (and the step carries no gradient).</summary>
+    public override Expr?[] Gradient(Node node, Expr g) => GumbelRows.NoGradient(node);
 }
 
 /// <summary><c>gumbel_top_k(logits, k=n, axis=a, seed=s)</c>: k samples without replacement per row: the indices of the
@@ -219,7 +270,7 @@ public sealed record GumbelMaxOp(int Axis, int Seed) : Op
 /// descending perturbed order. The ordered result is distributed as sequential sampling without replacement from
 /// softmax(logits) (the Gumbel-top-k trick), and its first column equals gumbel_max. Returns i64 with the axis replaced
 /// by k. Ordering of non-finite logits as in <see cref="GumbelMaxOp"/> (−inf logits come last, in noise order; NaN is an
-/// error). Not differentiable.</summary>
+/// error). Not differentiable. The optional i64 scalar operand <c>step</c> keys the noise as in <see cref="GumbelMaxOp"/>.</summary>
 /// <param name="K">Number of samples, 1 ≤ k ≤ the axis size.</param>
 /// <param name="Axis">The category axis, resolved (non-negative).</param>
 /// <param name="Seed">The noise stream.</param>
@@ -232,6 +283,8 @@ public sealed record GumbelTopKOp(int K, int Axis, int Seed) : Op
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) =>
         [("k", FusedShapes.Text(K)), ("axis", FusedShapes.Text(Axis)), ("seed", FusedShapes.Text(Seed))];
+    /// <summary><c>step</c> for the optional step operand.</summary>
+    public override string? OperandName(int index) => GumbelRows.OperandName(index, 1);
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
     {
@@ -250,7 +303,7 @@ public sealed record GumbelTopKOp(int K, int Axis, int Seed) : Op
         GumbelRows.RequireNoNaN<T>(Name, c.Inputs[0]);
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
         var y = (long[])c.Output.Data;
-        GumbelRows.ForRows<T>(c.Inputs[0], l, Seed, (r, keys) =>
+        GumbelRows.ForRows<T>(c.Inputs[0], l, GumbelRows.Stream(c, Seed, 1), (r, keys) =>
         {
             for (int j = 0; j < K; j++)
             {
@@ -262,8 +315,8 @@ public sealed record GumbelTopKOp(int K, int Axis, int Seed) : Op
     }
     /// <inheritdoc/>
     public override void Backward(OpContext c) { }
-    /// <summary>None: the result is an integer sample.</summary>
-    public override Expr?[] Gradient(Node node, Expr g) => [null];
+    /// <summary>None: the result is an integer sample (and the step carries no gradient).</summary>
+    public override Expr?[] Gradient(Node node, Expr g) => GumbelRows.NoGradient(node);
 }
 
 /// <summary>Saved relaxed rows of a hard <see cref="GumbelSoftmaxOp"/> (its output is the one-hot, its gradient is the
@@ -288,7 +341,8 @@ internal sealed class SoftRows
 /// The noise is fixed by the seed, so y is a deterministic, differentiable function of the logits (the
 /// reparameterization): gx += (1/τ)·y ⊙ (g − Σ g⊙y). With <c>hard=true</c> (straight-through) the output is the exact
 /// one-hot row of the sample argmax(logits + G) — the same index as gumbel_max with that seed; a row with a NaN logit
-/// gives a NaN row — and the backward is the relaxed gradient above, evaluated at the saved relaxed y.</summary>
+/// gives a NaN row — and the backward is the relaxed gradient above, evaluated at the saved relaxed y. The optional i64
+/// scalar operand <c>step</c> keys the noise as in <see cref="GumbelMaxOp"/>; it carries no gradient.</summary>
 /// <param name="Tau">The temperature τ &gt; 0.</param>
 /// <param name="Axis">The category axis, resolved (non-negative).</param>
 /// <param name="Hard">Straight-through: one-hot forward, relaxed backward.</param>
@@ -307,6 +361,8 @@ public sealed record GumbelSoftmaxOp(double Tau, int Axis, bool Hard, int Seed) 
         if (Hard) yield return ("hard", "true");
         yield return ("seed", FusedShapes.Text(Seed));
     }
+    /// <summary><c>step</c> for the optional step operand.</summary>
+    public override string? OperandName(int index) => GumbelRows.OperandName(index, 1);
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
     {
@@ -324,7 +380,7 @@ public sealed record GumbelSoftmaxOp(double Tau, int Axis, bool Hard, int Seed) 
         var rows = Hard ? ((SoftRows)c.State!).Get<T>(l.Size) : soft.Array;
         var y = (T[])c.Output.Data;
         if (Hard) Array.Clear(y);
-        GumbelRows.ForRows<T>(c.Inputs[0], l, Seed, (r, keys) =>
+        GumbelRows.ForRows<T>(c.Inputs[0], l, GumbelRows.Stream(c, Seed, 1), (r, keys) =>
         {
             double m = double.NegativeInfinity;
             bool nan = false;
@@ -364,31 +420,39 @@ public sealed record GumbelSoftmaxOp(double Tau, int Axis, bool Hard, int Seed) 
         }
     }
     /// <summary><c>y * (g - sum(g * y, axis, keepdims=true)) / tau</c>, y being the relaxed sample: the node itself, or for
-    /// <c>hard=true</c> the same call with <c>hard=false</c>.</summary>
+    /// <c>hard=true</c> the same call (same step) with <c>hard=false</c>; none for the step.</summary>
     public override Expr?[] Gradient(Node node, Expr g)
     {
-        Expr y = Hard ? node.Inputs[0].Expr.Apply(this with { Hard = false }) : node;
-        return [y * (g - (g * y).Sum(Axis, keepDims: true)) / Tau];
+        Expr y = Hard ? node.Inputs[0].Expr.Apply(this with { Hard = false }, [.. node.Inputs.Skip(1).Select(s => s.Expr)]) : node;
+        var grads = GumbelRows.NoGradient(node);
+        grads[0] = y * (g - (g * y).Sum(Axis, keepDims: true)) / Tau;
+        return grads;
     }
 }
 
 public readonly partial struct Expr
 {
-    /// <summary><c>gumbel_noise(shape, seed, dtype)</c>: standard Gumbel noise keyed by (seed, flat index)
-    /// (see <see cref="GumbelNoiseOp"/>).</summary>
-    public static Expr GumbelNoise(GraphBuilder builder, int[] shape, int seed, DType dtype = DType.F32) =>
-        builder.Make(new GumbelNoiseOp(new IntList(shape), seed, dtype)).Expr;
+    /// <summary><c>gumbel_noise(shape, seed, dtype)</c>: standard Gumbel noise keyed by (seed, flat index), or by
+    /// (seed, step value, flat index) with the optional i64 scalar <paramref name="step"/> (see <see cref="GumbelNoiseOp"/>).</summary>
+    public static Expr GumbelNoise(GraphBuilder builder, int[] shape, int seed, DType dtype = DType.F32, Expr? step = null) =>
+        builder.Make(new GumbelNoiseOp(new IntList(shape), seed, dtype), step is { } s ? [s.Node] : []).Expr;
 
-    /// <summary><c>gumbel_max(logits, axis, seed)</c>: one categorical sample from softmax(logits) along the axis
-    /// (see <see cref="GumbelMaxOp"/>).</summary>
-    public Expr GumbelMax(int seed, int axis = -1) => Apply(new GumbelMaxOp(Shape.Axis(axis, "gumbel_max"), seed));
+    /// <summary><c>gumbel_max(logits, axis, seed)</c>: one categorical sample from softmax(logits) along the axis; the optional
+    /// i64 scalar <paramref name="step"/> keys the noise with the seed (see <see cref="GumbelMaxOp"/>).</summary>
+    public Expr GumbelMax(int seed, int axis = -1, Expr? step = null) =>
+        Apply(new GumbelMaxOp(Shape.Axis(axis, "gumbel_max"), seed), Step(step));
 
     /// <summary><c>gumbel_softmax(logits, tau, axis, hard, seed)</c>: the relaxed (or straight-through, when
-    /// <paramref name="hard"/>) Gumbel-softmax sample (see <see cref="GumbelSoftmaxOp"/>).</summary>
-    public Expr GumbelSoftmax(double tau, int seed, int axis = -1, bool hard = false) =>
-        Apply(new GumbelSoftmaxOp(tau, Shape.Axis(axis, "gumbel_softmax"), hard, seed));
+    /// <paramref name="hard"/>) Gumbel-softmax sample; the optional i64 scalar <paramref name="step"/> keys the noise with
+    /// the seed (see <see cref="GumbelSoftmaxOp"/>).</summary>
+    public Expr GumbelSoftmax(double tau, int seed, int axis = -1, bool hard = false, Expr? step = null) =>
+        Apply(new GumbelSoftmaxOp(tau, Shape.Axis(axis, "gumbel_softmax"), hard, seed), Step(step));
 
     /// <summary><c>gumbel_top_k(logits, k, axis, seed)</c>: k samples without replacement along the axis, in descending
-    /// perturbed order (see <see cref="GumbelTopKOp"/>).</summary>
-    public Expr GumbelTopK(int k, int seed, int axis = -1) => Apply(new GumbelTopKOp(k, Shape.Axis(axis, "gumbel_top_k"), seed));
+    /// perturbed order; the optional i64 scalar <paramref name="step"/> keys the noise with the seed (see
+    /// <see cref="GumbelTopKOp"/>).</summary>
+    public Expr GumbelTopK(int k, int seed, int axis = -1, Expr? step = null) =>
+        Apply(new GumbelTopKOp(k, Shape.Axis(axis, "gumbel_top_k"), seed), Step(step));
+
+    private static Expr[] Step(Expr? step) => step is { } s ? [s] : [];
 }

@@ -147,7 +147,9 @@ public sealed class CallArgs
 ///     a => a.Tensor("x").Softmax(a.Int("axis", -1))));
 /// </code>
 /// <para>Rules that keep printing and parsing inverse to each other: the entry's name is the op's <see cref="Op.Name"/>;
-/// the tensor parameters come first, one per operand, in the op's operand order; the remaining parameters accept
+/// the tensor parameters come first, one per operand, in the op's operand order (an operand that always prints as a named
+/// argument may instead come last, as the Gumbel ops' <c>step</c> does, so that positional calls without it keep their
+/// meaning); the remaining parameters accept
 /// exactly what the op's <see cref="Op.Attributes"/> prints (positional values fill the next parameters in order,
 /// named values are matched by name); and building from the printed arguments gives back an equal op. The printer
 /// writes operands positionally except those for which <see cref="Op.OperandName"/> gives a name (written
@@ -274,16 +276,19 @@ public static class Functions
             c => c.Tensor("logits").SparseSoftmaxCrossEntropy(c.Tensor("labels"), c.Int("axis", -1),
                 c.Has("ignore_index") ? c.Int("ignore_index") : null, c.Has("label_smoothing") ? c.Number("label_smoothing") : 0, c.OptionalTensor("weights"))));
 
-        // Stochastic softmax (Structured/Gumbel.cs): the noise is a fixed function of the seed and the element index.
+        // Stochastic softmax (Structured/Gumbel.cs): the noise is a fixed function of the seed, the optional i64 scalar step
+        // operand and the element index. The step prints as a named argument, so its parameter comes last and positional
+        // calls without it keep their meaning.
         var logits = FunctionParam.Tensor("logits");
-        Register(new("gumbel_noise", [FunctionParam.Ints("shape"), FunctionParam.Int("seed"), FunctionParam.DType("dtype")],
-            c => Expr.GumbelNoise(c.Builder, c.Ints("shape")!, c.Int("seed"), c.DType("dtype", c.DefaultFloat))));
-        Register(new("gumbel_max", [logits, FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed")],
-            c => c.Tensor("logits").GumbelMax(c.Int("seed"), c.Int("axis", -1))));
-        Register(new("gumbel_softmax", [logits, FunctionParam.Number("tau"), FunctionParam.Int("axis", optional: true), FunctionParam.Bool("hard"), FunctionParam.Int("seed")],
-            c => c.Tensor("logits").GumbelSoftmax(c.Number("tau"), c.Int("seed"), c.Int("axis", -1), c.Bool("hard"))));
-        Register(new("gumbel_top_k", [logits, FunctionParam.Int("k"), FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed")],
-            c => c.Tensor("logits").GumbelTopK(c.Int("k"), c.Int("seed"), c.Int("axis", -1))));
+        var step = FunctionParam.Tensor("step", optional: true);
+        Register(new("gumbel_noise", [FunctionParam.Ints("shape"), FunctionParam.Int("seed"), FunctionParam.DType("dtype"), step],
+            c => Expr.GumbelNoise(c.Builder, c.Ints("shape")!, c.Int("seed"), c.DType("dtype", c.DefaultFloat), c.OptionalTensor("step"))));
+        Register(new("gumbel_max", [logits, FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed"), step],
+            c => c.Tensor("logits").GumbelMax(c.Int("seed"), c.Int("axis", -1), c.OptionalTensor("step"))));
+        Register(new("gumbel_softmax", [logits, FunctionParam.Number("tau"), FunctionParam.Int("axis", optional: true), FunctionParam.Bool("hard"), FunctionParam.Int("seed"), step],
+            c => c.Tensor("logits").GumbelSoftmax(c.Number("tau"), c.Int("seed"), c.Int("axis", -1), c.Bool("hard"), c.OptionalTensor("step"))));
+        Register(new("gumbel_top_k", [logits, FunctionParam.Int("k"), FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed"), step],
+            c => c.Tensor("logits").GumbelTopK(c.Int("k"), c.Int("seed"), c.Int("axis", -1), c.OptionalTensor("step"))));
 
         // Products, leave-one-out products and p-norms (Structured/Product.cs, Structured/PNorm.cs). prod_others takes up to 8
         // tangents in the language (each derivative order of a product adds one).

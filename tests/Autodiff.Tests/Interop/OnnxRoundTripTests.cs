@@ -19,6 +19,7 @@ public class OnnxRoundTripTests
             ["crf_log_likelihood"] = ("crf_log_likelihood", "crf_log_likelihood"),
             ["crf_log_partition"] = ("crf_log_partition", "crf_log_partition"),
             ["gumbel_max_reinforce"] = ("gumbel_max", "gumbel_max"),
+            ["gumbel_max_step"] = ("gumbel_max", "gumbel_max"),
             ["gumbel_softmax"] = ("gumbel_softmax", "gumbel_softmax"),
             ["gumbel_straight_through"] = ("gumbel_softmax", "gumbel_softmax"),
             ["gumbel_top_k"] = ("gumbel_top_k", "gumbel_top_k"),
