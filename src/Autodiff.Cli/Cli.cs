@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Autodiff.Rewrite;
 using Autodiff.Text;
 
 namespace Autodiff.Cli;
@@ -65,6 +66,15 @@ internal static class Cli
         AllowMultipleArgumentsPerToken = true,
         HelpName = "NAME",
     };
+
+    public static Option<bool> RecomputeSharedOption() => new("--recompute-shared")
+    {
+        Description = "Fuse even when an interior node (the exp under a softmax, ...) has other consumers: it stays for them and the fused node recomputes it. Trades speed for stability; the trace notes each recompute.",
+    };
+
+    /// <summary>The simplifier options for the <c>--recompute-shared</c> flag.</summary>
+    public static SimplifyOptions Simplify(bool recomputeShared) =>
+        new(Sharing: recomputeShared ? SharingPolicy.Recompute : SharingPolicy.Keep);
 
     /// <summary>Reads a file named on the command line, turning the usual failures into user errors.</summary>
     public static string ReadFile(string path, string what)

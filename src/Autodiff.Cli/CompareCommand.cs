@@ -3,7 +3,7 @@ using Autodiff.Rewrite;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff compare FILE</c>: runs the naive and the simplified graph on the same inputs and compares them.</summary>
+/// <summary><c>autodiff compare FILE [--recompute-shared]</c>: runs the naive and the simplified graph on the same inputs and compares them.</summary>
 internal static class CompareCommand
 {
     /// <summary>Timed runs after the warm-up.</summary>
@@ -25,9 +25,10 @@ internal static class CompareCommand
         var scale = Cli.ScaleOption();
         var inputs = Cli.InputsOption();
         var json = Cli.JsonOption();
+        var recompute = Cli.RecomputeSharedOption();
         var cmd = new Command("compare", "Evaluate the naive and the simplified graph forward and backward on the same inputs; report values, non-finite counts, times and gradient differences.")
         {
-            file, seed, scale, inputs, json,
+            file, seed, scale, inputs, json, recompute,
         };
         cmd.SetAction(pr =>
         {
@@ -35,7 +36,7 @@ internal static class CompareCommand
             return Cli.Guard(io, path, () =>
             {
                 var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
-                var report = Compare(s);
+                var report = Compare(s, Cli.Simplify(pr.GetValue(recompute)));
                 io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
                 return Program.ExitOk;
             });
@@ -45,21 +46,21 @@ internal static class CompareCommand
 
     internal sealed record Side(double Value, int NonFinite, double Ms, Tensor Output, Dictionary<string, Tensor> Gradients);
 
-    internal sealed record Report(Session Session, Side Naive, Side Simplified, Diff Grad, Diff Value, double Tolerance, bool Agree);
+    internal sealed record Report(Session Session, SharingPolicy Sharing, Side Naive, Side Simplified, Diff Grad, Diff Value, double Tolerance, bool Agree);
 
     /// <summary>Largest differences between two sets of tensors and whether they agree within the tolerance.</summary>
     internal sealed record Diff(double MaxAbs, double MaxRel, bool Agree, bool NonFiniteMismatch);
 
-    internal static Report Compare(Session s)
+    internal static Report Compare(Session s, SimplifyOptions options)
     {
-        var simplified = Simplifier.Simplify(s.Graph).After;
+        var simplified = Simplifier.Simplify(s.Graph, options).After;
         var cot = Runner.Cotangent(s.Graph);
         var naive = Measure(s.Graph, s.Values, cot);
         var simp = Measure(simplified, s.Values, cot);
         double tol = Tolerance(s.Graph.Output.DType);
         var grad = Difference(naive.Gradients.Keys.Order(StringComparer.Ordinal).Select(k => (naive.Gradients[k], simp.Gradients[k])));
         var value = Difference([(naive.Output, simp.Output)]);
-        return new Report(s, naive, simp, grad, value, tol, grad.Agree && value.Agree);
+        return new Report(s, options.Sharing, naive, simp, grad, value, tol, grad.Agree && value.Agree);
     }
 
     /// <summary>The relative tolerance for an element type: 1e-4 for f32, 1e-9 for f64.</summary>
@@ -120,13 +121,16 @@ internal static class CompareCommand
         var dtype = s.Graph.Output.DType;
         var w = new StringWriter { NewLine = "\n" };
         var grads = s.FloatInputs();
-        foreach (var line in Format.Table(
+        List<string[]> about =
         [
             ["program", s.Source.Display],
             ["inputs", s.InputsDescription],
             ["output", s.OutputDescription()],
             ["gradients", grads.Length == 0 ? "(none: no float inputs)" : "w.r.t. " + string.Join(", ", grads)],
-        ]))
+        ];
+        if (r.Sharing == SharingPolicy.Recompute)
+            about.Add(["simplified with", "--recompute-shared (fusions recompute shared intermediates)"]);
+        foreach (var line in Format.Table(about))
             w.WriteLine(line);
         w.WriteLine();
         string valueHeader = s.Graph.Output.Shape.Size == 1 ? "value" : "value (sum)";

@@ -5,7 +5,7 @@ using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff simplify FILE [--json | --dot | --mermaid]</c>: the simplified program with the rewrites and near misses,
+/// <summary><c>autodiff simplify FILE [--recompute-shared] [--json | --dot | --mermaid]</c>: the simplified program with the rewrites and near misses,
 /// or the graphs before and after as a picture.</summary>
 internal static class SimplifyCommand
 {
@@ -15,12 +15,14 @@ internal static class SimplifyCommand
         var json = Cli.JsonOption();
         var dot = new Option<bool>("--dot") { Description = "Print the graphs before and after as one Graphviz DOT document instead." };
         var mermaid = new Option<bool>("--mermaid") { Description = "Print the graphs before and after as one Mermaid flowchart instead." };
+        var recompute = Cli.RecomputeSharedOption();
         var cmd = new Command("simplify", "Print the program before and after simplification, the rewrites applied and the near misses.")
         {
             file,
             json,
             dot,
             mermaid,
+            recompute,
         };
         cmd.SetAction(pr =>
         {
@@ -30,7 +32,7 @@ internal static class SimplifyCommand
                 if (new[] { pr.GetValue(json), pr.GetValue(dot), pr.GetValue(mermaid) }.Count(b => b) > 1)
                     throw new CliException("--json, --dot and --mermaid are alternatives: give at most one");
                 var graph = ProgramSource.Load(path, io.In).Parse();
-                var result = Simplifier.Simplify(graph);
+                var result = Simplifier.Simplify(graph, Cli.Simplify(pr.GetValue(recompute)));
                 if (pr.GetValue(dot)) io.Out.Write(GraphPicture.ToDot(result));
                 else if (pr.GetValue(mermaid)) io.Out.Write(GraphPicture.ToMermaid(result));
                 else io.Out.WriteLine(pr.GetValue(json) ? ToJson(result) : ToText(result));
@@ -54,7 +56,7 @@ internal static class SimplifyCommand
         w.WriteLine();
         w.WriteLine($"rewrites ({r.Rewrites.Count}):");
         if (r.Rewrites.Count == 0) w.WriteLine("(none)");
-        foreach (var s in r.Rewrites) w.WriteLine($"[{s.Phase}] {s.Rule}: {s.Before}  =>  {s.After}");
+        foreach (var s in r.Rewrites) w.WriteLine($"[{s.Phase}] {s.Rule}: {s.Before}  =>  {s.After}{(s.Note is null ? "" : $"  ({s.Note})")}");
         w.WriteLine();
         w.WriteLine($"near misses ({r.NearMisses.Count}):");
         if (r.NearMisses.Count == 0) w.WriteLine("(none)");
@@ -81,6 +83,7 @@ internal static class SimplifyCommand
             w.WriteString("phase", s.Phase);
             w.WriteString("before", s.Before);
             w.WriteString("after", s.After);
+            if (s.Note is not null) w.WriteString("note", s.Note);
             w.WriteEndObject();
         }
         w.WriteEndArray();

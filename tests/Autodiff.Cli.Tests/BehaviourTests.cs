@@ -24,6 +24,25 @@ public class BehaviourTests
         Assert.Equal(JsonValueKind.Null, j.GetProperty("maxAbsGradDiff").ValueKind);   // non-finite on one side only
     }
 
+    /// <summary>near_miss_shared keeps its shared exp by default, so both graphs overflow at scale 1000; with
+    /// --recompute-shared the simplified graph is finite, and the text says which simplifier ran.</summary>
+    [Fact]
+    public void CompareRecomputeSharedFusesSharedIntermediates()
+    {
+        string[] args = ["compare", Sample("near_miss_shared"), "--scale", "1000", "--json"];
+        var keep = Json(Run(args));
+        Assert.True(keep.GetProperty("simplified").GetProperty("nonFinite").GetInt32() > 0, keep.ToString());
+        var recompute = Json(Run([.. args, "--recompute-shared"]));
+        Assert.True(recompute.GetProperty("naive").GetProperty("nonFinite").GetInt32() > 0, recompute.ToString());
+        Assert.Equal(0, recompute.GetProperty("simplified").GetProperty("nonFinite").GetInt32());
+
+        var text = Run("compare", Sample("near_miss_shared"), "--recompute-shared");
+        Assert.True(text.Code == 0, text.ToString());
+        Assert.Contains("simplified with  --recompute-shared", text.Out);
+        Assert.False(recompute.GetProperty("agree").GetBoolean());   // the naive graph overflows
+        Assert.DoesNotContain("--recompute-shared", Run("compare", Sample("near_miss_shared")).Out);
+    }
+
     [Fact]
     public void CompareTextStatesTheCotangentForNonScalarOutputs()
     {

@@ -18,6 +18,25 @@ public class SimplifySnapshotTests
         Snapshot.Match(r.Out, SnapshotNameExtension.Create(sample));
     }
 
+    /// <summary>With <c>--recompute-shared</c>, the near misses of a shared intermediate become rewrites that note the recompute.</summary>
+    [Theory]
+    [InlineData("near_miss_shared")]
+    [InlineData("sigmoid_bce")]
+    public void SimplifyRecomputeSharedOutput(string sample)
+    {
+        var r = Run("simplify", Sample(sample), "--recompute-shared");
+        Assert.True(r.Code == 0, r.ToString());
+        Snapshot.Match(r.Out, SnapshotNameExtension.Create(sample));
+    }
+
+    [Fact]
+    public void SimplifyRecomputeSharedJson()
+    {
+        var r = Run("simplify", Sample("near_miss_shared"), "--recompute-shared", "--json");
+        Assert.True(r.Code == 0, r.ToString());
+        Snapshot.Match(r.Out);
+    }
+
     [Fact]
     public void SimplifyOutputIsDeterministic()
     {

@@ -20,11 +20,16 @@ public sealed record Rule(
     /// <summary>A rule whose precondition always holds.</summary>
     public Rule(string name, string pattern, Type root, Func<Node, Match?> match, Func<Match, Node> build)
         : this(name, pattern, root, match, _ => null, build) { }
+
+    /// <summary>True for a rule that fires even when an interior node has other consumers, under every
+    /// <see cref="SharingPolicy"/> (its trace still notes the recompute). Only <c>one-minus-sigmoid</c>: see docs/rules.md.</summary>
+    public bool FiresWhenShared { get; init; }
 }
 
 /// <summary>The bindings of a structural match: named nodes, named integers (axes), and the interior nodes the rewrite
-/// removes. The engine refuses to fire (and reports a near miss) when an interior node has a consumer outside the match,
-/// because fusing would then compute that node's work twice.</summary>
+/// removes. When an interior node has a consumer outside the match, fusing would compute that node's work twice: the engine
+/// then refuses to fire and reports a near miss (<see cref="SharingPolicy.Keep"/>), or fires and notes the recompute in the
+/// trace (<see cref="SharingPolicy.Recompute"/>).</summary>
 public sealed class Match
 {
     private readonly Dictionary<string, Node> _nodes = new();

@@ -219,10 +219,12 @@ public static class Rules
         new("log-sigmoid", "log(sigmoid(x)) => log_sigmoid(x)", typeof(LogOp),
             n => n.Inputs[0].Op is SigmoidOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Interior(n.Inputs[0]) : null,
             m => m["x"].Expr.LogSigmoid().Node),
+        // Stabilises the cancellation of 1 - sigmoid(x) (0 for x above ~37 in f64), and un-shares sigmoid(x) in binary
+        // cross-entropy so both logs become log_sigmoid: so it fires under both sharing policies, noting the recompute.
         new("one-minus-sigmoid", "1 - sigmoid(x) => sigmoid(-x)", typeof(SubOp),
             n => Facts.IsConstant(n.Inputs[0], 1) && n.Inputs[1].Op is SigmoidOp && n.Inputs[1].Shape == n.Shape
-                ? M(n)!.Bind("x", n.Inputs[1].Inputs[0]) : null,
-            m => (-m["x"].Expr).Sigmoid().Node),
+                ? M(n)!.Bind("x", n.Inputs[1].Inputs[0]).Interior(n.Inputs[1]) : null,
+            m => (-m["x"].Expr).Sigmoid().Node) { FiresWhenShared = true },
         new("logaddexp", "log(exp(a) + exp(b)) => logaddexp(a, b)", typeof(LogOp),
             n => n.Inputs[0].Op is AddOp && n.Inputs[0].Inputs.All(i => i.Op is ExpOp)
                 ? M(n)!.Bind("a", n.Inputs[0].Inputs[0].Inputs[0]).Bind("b", n.Inputs[0].Inputs[1].Inputs[0]).Interior(n.Inputs[0]) : null,

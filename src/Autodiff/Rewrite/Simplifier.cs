@@ -6,7 +6,20 @@ namespace Autodiff.Rewrite;
 /// <param name="MaxIterations">Most passes over the graph per phase.</param>
 /// <param name="MaxNodes">Stop when the graph grows past this many nodes.</param>
 /// <param name="Phases">The rule sets, run in order, each to a fixed point (default: <see cref="Rules.Phases"/>).</param>
-public sealed record SimplifyOptions(int MaxIterations = 100, int MaxNodes = 10_000_000, IReadOnlyList<RuleSet>? Phases = null);
+/// <param name="Sharing">What a fusion does when an interior node it would remove has another consumer (default: <see cref="SharingPolicy.Keep"/>).</param>
+public sealed record SimplifyOptions(int MaxIterations = 100, int MaxNodes = 10_000_000, IReadOnlyList<RuleSet>? Phases = null,
+    SharingPolicy Sharing = SharingPolicy.Keep);
+
+/// <summary>What a rule does when an interior node of its match (the <c>exp</c> under a softmax, the softmax under a
+/// <c>log</c>, …) is also used outside the matched subgraph.</summary>
+public enum SharingPolicy
+{
+    /// <summary>Do not fire; report a near miss. Fusing would compute the shared node's work twice.</summary>
+    Keep,
+    /// <summary>Fire anyway: the shared node stays for its other consumers and the fused node recomputes what it needs.
+    /// The rewrite's <see cref="RewriteStep.Note"/> says what was recomputed. Choose it for stability over speed.</summary>
+    Recompute,
+}
 
 /// <summary>Why simplification stopped.</summary>
 public enum StopReason
@@ -21,7 +34,13 @@ public enum StopReason
 
 /// <summary>One rewrite: the rule, its phase, and the subgraph before and after (as nodes, and printed in the expression
 /// language on first use, so simplifying a large graph does not pay for printing its trace).</summary>
-public sealed record RewriteStep(string Rule, string Phase, Node BeforeNode, Node AfterNode)
+/// <param name="Rule">The rule's name.</param>
+/// <param name="Phase">The phase it fired in.</param>
+/// <param name="BeforeNode">The node the pattern matched at.</param>
+/// <param name="AfterNode">Its replacement.</param>
+/// <param name="Note">Null, or the work the rewrite duplicated: <c>recomputes E, shared with N other consumer(s)</c> for each
+/// interior node E that stays in the graph for its other consumers.</param>
+public sealed record RewriteStep(string Rule, string Phase, Node BeforeNode, Node AfterNode, string? Note = null)
 {
     private string? _before, _after;
 
@@ -93,7 +112,7 @@ public static class Simplifier
                 if (pass == o.MaxIterations) { stop = StopReason.IterationLimit; break; }
                 iterations++;
                 var lastMisses = new List<(Node, NearMiss)>();
-                output = Pass(output, phase, index, steps, lastMisses, names, o.MaxNodes, out bool changed, out bool tooBig);
+                output = Pass(output, phase, index, steps, lastMisses, names, o, out bool changed, out bool tooBig);
                 if (tooBig) { stop = StopReason.NodeLimit; break; }
                 if (!changed) { misses.AddRange(lastMisses); break; }
             }
@@ -121,20 +140,15 @@ public static class Simplifier
     private static RuleIndex Index(RuleSet set) => new(set);
 
     private static Node Pass(Node output, RuleSet phase, RuleIndex index, List<RewriteStep> steps,
-        List<(Node, NearMiss)> misses, Dictionary<Node, string> names, int maxNodes, out bool changed, out bool tooBig)
+        List<(Node, NearMiss)> misses, Dictionary<Node, string> names, SimplifyOptions options, out bool changed, out bool tooBig)
     {
         changed = false;
         var order = Graph.TopologicalOrder([output]);
-        tooBig = order.Count > maxNodes;
+        tooBig = order.Count > options.MaxNodes;
         if (tooBig) return output;
         var builder = output.Builder;
-        var uses = new NodeTable<int>(builder.NodeCount);
-        foreach (var n in order)
-            foreach (var i in n.Inputs) uses[i]++;
-        uses[output]++;
-
+        var uses = new UseCounts(order, output);
         var map = new NodeTable<Node?>(builder.NodeCount);
-        var newUses = new NodeTable<int>(builder.NodeCount);
         var inputs = new List<Node>();
         foreach (var n in order)
         {
@@ -147,7 +161,7 @@ public static class Simplifier
                 inputs.Add(m);
             }
             var cur = same ? n : builder.Make(n.Op, inputs.ToArray());
-            newUses[cur] += uses[n];
+            if (!same) uses.Rebuilt(n, cur);
             for (int attempt = 0; attempt < 16; attempt++)
             {
                 Node? replacement = null;
@@ -155,7 +169,10 @@ public static class Simplifier
                 {
                     var match = rule.Match(cur);
                     if (match is null) continue;
-                    var reason = rule.Precondition(match) ?? Shared(match, newUses);
+                    var shared = Shared(match, uses);
+                    var reason = rule.Precondition(match);
+                    if (reason is null && shared is not null && options.Sharing == SharingPolicy.Keep && !rule.FiresWhenShared)
+                        reason = $"{Text.Printer.PrintExpression(shared[0].Node)} is also used outside the pattern; fusing would compute it twice";
                     if (reason is not null)
                     {
                         misses.Add((cur, new NearMiss(rule.Name, cur, reason)));
@@ -165,8 +182,10 @@ public static class Simplifier
                     if (ReferenceEquals(rep, cur)) continue;
                     if (rep.Shape != cur.Shape || rep.DType != cur.DType)
                         throw new UnreachableException($"rule {rule.Name} replaced {cur} by {rep}: a rewrite must keep shape and element type");
-                    steps.Add(new RewriteStep(rule.Name, phase.Name, cur, rep));
-                    newUses[rep] += newUses[cur];
+                    var note = shared is null ? null
+                        : string.Join("; ", shared.Select(x => $"recomputes {Text.Printer.PrintExpression(x.Node)}, shared with {x.Others} other consumer{(x.Others == 1 ? "" : "s")}"));
+                    steps.Add(new RewriteStep(rule.Name, phase.Name, cur, rep, note));
+                    uses.Replace(cur, rep);
                     replacement = rep;
                     break;
                 }
@@ -183,19 +202,92 @@ public static class Simplifier
         return map[output]!;
     }
 
-    /// <summary>A near-miss reason when an interior node has consumers outside the matched subgraph.</summary>
-    private static string? Shared(Match m, NodeTable<int> uses)
+    /// <summary>The interior nodes with consumers outside the matched subgraph, each with the number of those uses.</summary>
+    private static List<(Node Node, int Others)>? Shared(Match m, UseCounts uses)
     {
+        List<(Node, int)>? shared = null;
         foreach (var inner in m.InteriorNodes)
         {
             int inside = 0;
             foreach (var k in m.Matched)
                 foreach (var i in k.Inputs)
                     if (ReferenceEquals(i, inner)) inside++;
-            if (uses[inner] > inside)
-                return $"{Text.Printer.PrintExpression(inner)} is also used outside the pattern; fusing would compute it twice";
+            if (uses[inner] > inside) (shared ??= []).Add((inner, uses[inner] - inside));
         }
-        return null;
+        return shared;
+    }
+}
+
+/// <summary>How many operand slots of the graph a pass is building read each node, kept exact while the pass rewrites, so
+/// the sharing check and its notes see the consumers a node has at that moment. A node's own operand reads are counted
+/// while it is live: every node of the pass's input graph at the start; a rebuilt node takes over the reads of the node it
+/// rebuilds; a replacement is acquired (its new subnodes counted) and the replaced node released (its subnodes that lose
+/// their last consumer released in turn).</summary>
+internal sealed class UseCounts
+{
+    private readonly NodeTable<int> _count;
+    private readonly NodeTable<bool> _live;
+
+    public UseCounts(IReadOnlyList<Node> order, Node output)
+    {
+        _count = new NodeTable<int>(output.Builder.NodeCount);
+        _live = new NodeTable<bool>(output.Builder.NodeCount);
+        foreach (var n in order)
+        {
+            _live[n] = true;
+            foreach (var i in n.Inputs) _count[i]++;
+        }
+        _count[output]++;
+    }
+
+    public int this[Node n] => _count[n];
+
+    /// <summary><paramref name="n"/> was rebuilt on rewritten operands as <paramref name="cur"/>: n's consumers and operand
+    /// reads (already counted on the rewritten operands) move to cur, unless cur already existed with its own.</summary>
+    public void Rebuilt(Node n, Node cur)
+    {
+        if (_live[cur])
+            foreach (var i in cur.Inputs) _count[i]--;
+        _live[n] = false;
+        _live[cur] = true;
+        _count[cur] += _count[n];
+        _count[n] = 0;
+    }
+
+    /// <summary>The consumers of <paramref name="cur"/> now read <paramref name="rep"/>.</summary>
+    public void Replace(Node cur, Node rep)
+    {
+        Acquire(rep);
+        _count[rep] += _count[cur];
+        _count[cur] = 0;
+        Release(cur);
+    }
+
+    private void Acquire(Node root)
+    {
+        var stack = new Stack<Node>([root]);
+        while (stack.TryPop(out var n))
+        {
+            if (_live[n]) continue;
+            _live[n] = true;
+            foreach (var i in n.Inputs)
+            {
+                _count[i]++;
+                stack.Push(i);
+            }
+        }
+    }
+
+    private void Release(Node root)
+    {
+        var stack = new Stack<Node>([root]);
+        while (stack.TryPop(out var n))
+        {
+            if (!_live[n]) continue;
+            _live[n] = false;
+            foreach (var i in n.Inputs)
+                if (--_count[i] == 0) stack.Push(i);
+        }
     }
 }
 

@@ -6,7 +6,7 @@ namespace Autodiff.Tests.Rewrite;
 
 /// <summary>Random graphs over the core ops and the patterns the rules look for: <c>simplify(g)</c> must give the same value
 /// and the same gradients as <c>g</c> (float64, relative 1e-9 where the naive graph is finite), and never turn a finite
-/// result into a non-finite one. Each case is built from one integer seed, printed with the program on failure.</summary>
+/// result into a non-finite one, under both sharing policies. Each case is built from one integer seed, printed with the program on failure.</summary>
 public class DifferentialTests
 {
     /// <summary>Builds a random program from <paramref name="seed"/>.</summary>
@@ -112,15 +112,18 @@ public class DifferentialTests
         }
     }
 
-    [Fact]
-    public void SimplifiedGraphAgreesWithNaiveGraph()
+    [Theory]
+    [InlineData(SharingPolicy.Keep)]
+    [InlineData(SharingPolicy.Recompute)]
+    public void SimplifiedGraphAgreesWithNaiveGraph(SharingPolicy sharing)
     {
-        int fused = 0;
+        int fused = 0, recomputed = 0;
         Gen.Int[0, int.MaxValue].Sample(seed =>
         {
             var prog = new RandomProgram(seed);
-            var result = Simplifier.Simplify(prog.Graph);
+            var result = Simplifier.Simplify(prog.Graph, new SimplifyOptions(Sharing: sharing));
             if (result.Rewrites.Count > 0) Interlocked.Increment(ref fused);
+            if (result.Rewrites.Any(s => s.Note is not null)) Interlocked.Increment(ref recomputed);
             var inputs = prog.Inputs(seed % 3 == 0 ? 3 : 1);
             var naive = new Tape(prog.Graph).Run(inputs);
             var simple = new Tape(result.After).Run(inputs);
@@ -129,6 +132,7 @@ public class DifferentialTests
             foreach (var (name, g) in naive.Gradients) Close(g, simple.Gradients[name], "d/d" + name, Where);
         }, iter: 600, threads: 1);
         Assert.True(fused > 300, $"only {fused} of 600 random programs were rewritten at all");
+        Assert.True(sharing == SharingPolicy.Keep || recomputed > 30, $"only {recomputed} of 600 random programs had a fusion recompute a shared node");
     }
 
     private static void Close(Tensor naive, Tensor simple, string what, Func<string> where)

@@ -126,7 +126,7 @@ public class RuleTests
     public static string Report(SimplifyResult r)
     {
         var lines = new List<string> { "before:", Printer.Print(r.Before).TrimEnd(), "", "after:", Printer.Print(r.After).TrimEnd(), "", "rewrites:" };
-        lines.AddRange(r.Rewrites.Select(s => $"  [{s.Phase}] {s.Rule}: {s.Before}  =>  {s.After}"));
+        lines.AddRange(r.Rewrites.Select(s => $"  [{s.Phase}] {s.Rule}: {s.Before}  =>  {s.After}{(s.Note is null ? "" : $"  ({s.Note})")}"));
         lines.Add("near misses:");
         lines.AddRange(r.NearMisses.Select(m => $"  {m.Rule} at {m.At}: {m.Reason}"));
         lines.Add($"stopped: {r.StopReasonText}");
