@@ -4,7 +4,8 @@ using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff grad FILE [--wrt NAME...]</c>: the backward graphs of the naive and the simplified program.</summary>
+/// <summary><c>autodiff grad FILE [--wrt NAME...] [--raw]</c>: the backward graphs of the naive and the simplified program,
+/// canonicalized unless <c>--raw</c>.</summary>
 internal static class GradCommand
 {
     public static Command Create(CliIO io)
@@ -13,9 +14,13 @@ internal static class GradCommand
         var wrt = Cli.WrtOption();
         var inputs = Cli.InputsOption();
         inputs.Description = "Accepted for symmetry with the other verbs: the file is checked against the declarations, but the backward graph does not depend on values.";
-        var cmd = new Command("grad", "Print the backward graph (grad_<input> = ...) of the naive and of the simplified program in the expression language.")
+        var raw = new Option<bool>("--raw")
         {
-            file, wrt, inputs,
+            Description = "Print the backward graphs as the ops' gradients build them, without the canonicalize phase.",
+        };
+        var cmd = new Command("grad", "Print the backward graph (grad_<input> = ...) of the naive and of the simplified program in the expression language, canonicalized unless --raw.")
+        {
+            file, wrt, inputs, raw,
         };
         cmd.SetAction(pr =>
         {
@@ -29,10 +34,10 @@ internal static class GradCommand
                 if (s.Graph.Output.Shape.Size != 1)
                     w.WriteLine($"# the output is {s.Graph.Output.DType.Name()}{s.Graph.Output.Shape}, not a scalar: the backward graphs are seeded with a cotangent of ones");
                 w.WriteLine("# naive backward graph");
-                w.WriteLine(Backward(s.Graph, names));
+                w.WriteLine(Backward(s.Graph, names, pr.GetValue(raw)));
                 w.WriteLine();
                 w.WriteLine("# simplified backward graph");
-                w.Write(Backward(simplified, names));
+                w.Write(Backward(simplified, names, pr.GetValue(raw)));
                 io.Out.WriteLine(w.ToString());
                 return Program.ExitOk;
             });
@@ -54,14 +59,29 @@ internal static class GradCommand
         return wrt.Distinct(StringComparer.Ordinal).ToArray();
     }
 
-    /// <summary>The backward graph printed as a program with one result <c>grad_NAME</c> per target.</summary>
-    internal static string Backward(Graph graph, string[] wrt)
+    /// <summary>The backward graph printed as a program with one result <c>grad_NAME</c> per target; unless
+    /// <paramref name="raw"/>, each gradient is first run through the canonicalize phase (<see cref="Rules.Canonicalize"/>),
+    /// whose rules keep the values. The later phases are not run: they would show a stabilized computation that the tape
+    /// does not perform for this graph.</summary>
+    internal static string Backward(Graph graph, string[] wrt, bool raw)
     {
         if (wrt.Length == 0) return "# (no float inputs: nothing to differentiate)";
         var output = graph.Output;
         Expr? seed = output.Shape.Size == 1 ? (Expr?)null : output.Expr.Const(1).BroadcastTo(output.Shape.ToArray());
         var grads = SymbolicGradient.Of(graph, wrt, seed);
-        var results = wrt.Select(n => ($"grad_{n}", grads[n].Node)).ToList();
-        return Printer.PrintAssignments(graph.Inputs, results, graph.Names);
+        var names = new Dictionary<Node, string>(graph.Names, ReferenceEqualityComparer.Instance);
+        var results = new List<(string, Node)>();
+        foreach (var n in wrt)
+        {
+            var node = grads[n].Node;
+            if (!raw)
+            {
+                var after = Simplifier.Simplify(graph.WithOutput(node, names), new SimplifyOptions(Phases: [Rules.Canonicalize])).After;
+                node = after.Output;
+                foreach (var (k, v) in after.Names) names.TryAdd(k, v);
+            }
+            results.Add(($"grad_{n}", node));
+        }
+        return Printer.PrintAssignments(graph.Inputs, results, names);
     }
 }

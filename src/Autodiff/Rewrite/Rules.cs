@@ -47,6 +47,12 @@ public static class Rules
             m => m["x"]),
     ];
 
+    /// <summary><c>a + (-b) => a - b</c> and <c>(-a) + b => b - a</c> (IEEE subtraction is addition of the negation).</summary>
+    public static readonly Rule AddNegation = new("add-negation", "a + (-b) => a - b", typeof(AddOp),
+        n => n.Inputs[1].Op is NegOp ? M(n)!.Bind("a", n.Inputs[0]).Bind("b", n.Inputs[1].Inputs[0])
+           : n.Inputs[0].Op is NegOp ? M(n)!.Bind("a", n.Inputs[1]).Bind("b", n.Inputs[0].Inputs[0]) : null,
+        m => (m["a"].Expr - m["b"].Expr).Node);
+
     /// <summary><c>a * (1 / b) => a / b</c> (either order).</summary>
     public static readonly Rule MulByReciprocal = new("mul-by-reciprocal", "a * (1 / b) => a / b", typeof(MulOp),
         n => Recip(n.Inputs[1]) is { } b1 ? M(n)!.Bind("a", n.Inputs[0]).Bind("b", b1).Interior(n.Inputs[1])
@@ -112,9 +118,53 @@ public static class Rules
         catch (ShapeException) { return false; }
     }
 
+    /// <summary>Chains of layout ops collapse, and broadcasts move outward past cheap exact elementwise ops, so a backward
+    /// graph's seed (<c>broadcast_to(reshape(-1, shape=1), shape=n) / n</c>) becomes one broadcast constant that
+    /// <see cref="DropBroadcast"/> then folds into its use. Each rewrite gives the same values bit for bit, except that
+    /// <c>reduce-over-size-one</c> keeps a −0 that the sum kernel turns into +0.</summary>
+    public static readonly Rule[] Layout =
+    [
+        new("reshape-of-reshape", "reshape(reshape(x, s1), s2) => reshape(x, s2)", typeof(ReshapeOp),
+            n => n.Inputs[0].Op is ReshapeOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+            m => m["x"].Expr.Reshape(m.Root.Shape.ToArray()).Node),
+        new("broadcast-of-broadcast", "broadcast_to(broadcast_to(x, s1), s2) => broadcast_to(x, s2)", typeof(BroadcastToOp),
+            n => n.Inputs[0].Op is BroadcastToOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+            m => m["x"].Expr.BroadcastTo(m.Root.Shape.ToArray()).Node),
+        .. new[] { typeof(ReshapeOp), typeof(BroadcastToOp) }.Select(t => new Rule("broadcast-one-element",
+            "reshape(broadcast_to(c, s1), s2) => broadcast_to(c, s2), broadcast_to(reshape(c, s1), s2) => broadcast_to(c, s2)   (c has one element)", t,
+            n => n.Inputs[0].Op is ReshapeOp or BroadcastToOp && OneElement(n.Inputs[0].Inputs[0], n.Shape)
+                ? M(n)!.Bind("c", n.Inputs[0].Inputs[0]) : null,
+            m => m["c"].Expr.BroadcastTo(m.Root.Shape.ToArray()).Node)),
+        .. new[] { typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp) }.Select(t => new Rule("broadcast-out-of-arithmetic",
+            BroadcastOutPattern, t,
+            n => n.Inputs[0].Op is BroadcastToOp || n.Inputs[1].Op is BroadcastToOp ? M(n) : null,
+            m =>
+            {
+                var n = m.Root;
+                var (a, b) = n.Inputs[0].Op is BroadcastToOp ? (n.Inputs[0].Inputs[0], n.Inputs[1]) : (n.Inputs[0], n.Inputs[1].Inputs[0]);
+                return n.Builder.Make(n.Op, a, b).Expr.BroadcastTo(n.Shape.ToArray()).Node;
+            })),
+        new("broadcast-out-of-arithmetic", BroadcastOutPattern, typeof(NegOp),
+            n => n.Inputs[0].Op is BroadcastToOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
+            m => (-m["x"].Expr).BroadcastTo(m.Root.Shape.ToArray()).Node),
+        .. new[] { typeof(SumOp), typeof(MeanOp) }.Select(t => new Rule("reduce-over-size-one",
+            "sum(x, axis=a) => reshape(x, ...), mean(x, axis=a) => reshape(x, ...)   (every reduced axis has size 1)", t,
+            n => ((ReduceOp)n.Op).Axes.All(a => n.Inputs[0].Shape[a] == 1) ? M(n)!.Bind("x", n.Inputs[0]) : null,
+            m => m["x"].Expr.Reshape(m.Root.Shape.ToArray()).Node)),
+    ];
+
+    private const string BroadcastOutPattern = "broadcast_to(x, s) / b => broadcast_to(x / b, s), -broadcast_to(x, s) => broadcast_to(-x, s)   (+ - * /)";
+
+    /// <summary>True if <paramref name="c"/> has one element and broadcasts to <paramref name="shape"/>.</summary>
+    private static bool OneElement(Node c, Shape shape) => c.Shape.Size == 1 && c.Shape.Rank <= shape.Rank;
+
     /// <summary>The small algebra that runs in every phase.</summary>
     public static IReadOnlyList<Rule> Canonical { get; } =
-        [FoldConstants, DoubleNegation, .. Identities, MulByReciprocal, .. PullNegation, KeepDimsReshape, .. Binaries(DropBroadcast)];
+        [FoldConstants, DoubleNegation, .. Identities, AddNegation, MulByReciprocal, .. PullNegation, KeepDimsReshape, .. Binaries(DropBroadcast), .. Layout];
+
+    /// <summary>The first phase: the small algebra of <see cref="Canonical"/> alone (what <c>autodiff grad</c> runs on
+    /// backward graphs).</summary>
+    public static RuleSet Canonicalize { get; } = new("canonicalize", Canonical);
 
     private static IEnumerable<Rule> Binaries(Rule r) =>
         new[] { typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp), typeof(MaximumOp), typeof(MinimumOp), typeof(PowOp) }
@@ -378,7 +428,7 @@ public static class Rules
     /// <summary>The phases, in order.</summary>
     public static IReadOnlyList<RuleSet> Phases { get; } =
     [
-        new("canonicalize", Canonical),
+        Canonicalize,
         new("stabilize", [.. Canonical, SoftmaxFromExpSumDiv, SoftmaxShift, LogSumExp, LogSumExpShift, LogSoftmax, LogSoftmaxFromLse, LogSoftmaxShift, .. Elementwise, ProdFromExpSumLog, .. PNormFromNaive]),
         new("fuse", [.. Canonical, CrossEntropy, CrossEntropyMean, SparseFromTake, SparseFromOneHot]),
     ];

@@ -5,208 +5,21 @@ using CsCheck;
 
 namespace Autodiff.Tests.Numerics;
 
-/// <summary>The rewrite contract of docs/rules.md at edge values (docs/numerics.md): random programs (the grammar of
-/// <see cref="DifferentialTests"/>, plus maxima, masks, stop_gradient, norms and products) over empty and 0-d tensors, fed
-/// ±inf entries, all −inf rows and values of scale 1e3 and 1e6. The simplified graph has the naive graph's shapes and
-/// element types; where the naive value (or, for a finite value, a gradient element) is finite, the simplified one is
-/// finite; where the naive graph also computed without overflow, they are equal (relative 1e-9, f64). And no rule
-/// matches across <c>stop_gradient</c>.</summary>
+/// <summary>The rewrite contract of docs/rules.md at edge values (docs/numerics.md): random programs
+/// (<see cref="RandomProgram"/> with edges: the grammar of <see cref="DifferentialTests"/> plus maxima, masks,
+/// stop_gradient, norms and products) over empty and 0-d tensors, fed ±inf entries, all −inf rows and values of scale 1e3
+/// and 1e6. The simplified graph has the naive graph's shapes and element types; where the naive value (or, for a finite
+/// value, a gradient element) is finite, the simplified one is finite; where the naive graph also computed without
+/// overflow, they are equal (relative 1e-9, f64). And no rule matches across <c>stop_gradient</c>.</summary>
 public class RewriteSoundnessTests
 {
-    /// <summary>A random program and edge-valued inputs, from one seed.</summary>
-    public sealed class EdgeProgram
-    {
-        private readonly Random _rng;
-        private readonly GraphBuilder _b = new();
-        private readonly Expr _x, _y, _p, _w, _q;
-        private readonly Expr? _t;
-        private readonly int _n, _c;
-        private readonly bool _scalar;
-        private readonly double _scale;
-
-        public EdgeProgram(int seed)
-        {
-            _rng = new Random(seed);
-            int mode = _rng.Next(6);
-            _scalar = mode == 0;
-            _n = mode == 1 ? 0 : _rng.Next(1, 4);
-            _c = mode == 2 ? 0 : _rng.Next(1, 5);
-            _scale = new[] { 1.0, 1e3, 1e6 }[_rng.Next(3)];
-            int[] s = _scalar ? [] : [_n, _c];
-            _x = _b.Input("x", DType.F64, s);
-            _y = _b.Input("y", DType.F64, s);
-            _w = _b.Input("w", DType.F64, _scalar ? [] : [_c]);
-            _p = _b.Input("p", DType.F64, new Shape(s), _scalar ? InputFacts.None : InputFacts.Probs(1));
-            _q = _b.Input("q", DType.F64, new Shape(s), new InputFacts(Positive: true));
-            if (!_scalar && (_c > 0 || _n == 0)) _t = _b.Input("t", DType.I64, new Shape(_n), InputFacts.ClassIndices(_c));
-            Graph = _b.Build(_scalar ? Scalar(3) : (Matrix(3) * _x).Sum() + Row(2).Sum());
-        }
-
-        public Graph Graph { get; }
-
-        private int Pick(int n) => _rng.Next(n);
-
-        private Expr Leaf() => Pick(5) switch { 0 => _x, 1 => _y, 2 => _x * _w, 3 => _x - _y, _ => _x.StopGradient() + _y };
-
-        /// <summary>A 0-d expression.</summary>
-        private Expr Scalar(int depth)
-        {
-            if (depth == 0) return Leaf();
-            var a = Scalar(depth - 1);
-            return Pick(12) switch
-            {
-                0 => a.Exp().Log(),
-                1 => (1 + a.Exp()).Log(),
-                2 => 1 / (1 + (-a).Exp()),
-                3 => (a.Exp() + Scalar(depth - 1).Exp()).Log(),
-                4 => a.Exp().Sum().Log(),
-                5 => a.Max() + (a - a.Max(keepDims: true)).Exp().Sum().Log(),
-                6 => SoftmaxOfOne(a),
-                7 => a.Maximum(Scalar(depth - 1)) + a.Mean(),
-                8 => (1 / (1 + (-a).Exp())).Log(),
-                9 => 1 - 1 / (1 + (-a).Exp()),
-                10 => a.Square().Sum().Sqrt() + _q.Log().Sum().Exp(),
-                _ => a.Tanh() * Scalar(depth - 1),
-            };
-        }
-
-        /// <summary>The exp/sum spelling of a softmax over a size-1 axis, of a 0-d value reshaped to [1, 1] and back.</summary>
-        private static Expr SoftmaxOfOne(Expr a)
-        {
-            var e = a.Reshape(1, 1).Exp();
-            return (e / e.Sum(1, keepDims: true)).Reshape();
-        }
-
-        /// <summary>An [n, c] expression.</summary>
-        private Expr Matrix(int depth)
-        {
-            if (depth == 0) return Leaf();
-            var a = Matrix(depth - 1);
-            int axis = Pick(2);
-            Expr Softmax(Expr v) { var e = v.Exp(); return e / e.Sum(axis, keepDims: true); }
-            return Pick(18) switch
-            {
-                0 => Softmax(a),
-                1 => Softmax(a - a.Max(axis, keepDims: true)),
-                2 => Softmax(a).Log(),
-                3 => a - a.Exp().Sum(axis, keepDims: true).Log(),
-                4 => (1 + a.Exp()).Log(),
-                5 => 1 / (1 + (-a).Exp()),
-                6 => (a.Exp() + Matrix(depth - 1).Exp()).Log(),
-                7 => a * (1 / (1 + a.Square())),
-                8 => -(-a),
-                9 => a * 1 + Matrix(depth - 1),
-                10 => a.Tanh() * Matrix(depth - 1),
-                11 => a + Row(depth - 1).Unsqueeze(1),
-                12 => a.Exp().Log(),
-                13 => Softmax(Expr.Where(_p, a, a.Const(double.NegativeInfinity))),
-                14 => a - a.Min(axis, keepDims: true) + a.Max(axis, keepDims: true),
-                15 => Softmax(a.StopGradient()) * a,
-                16 => 1 - 1 / (1 + (-a).Exp()),
-                _ => (1 / (1 + (-a).Exp())).Log(),
-            };
-        }
-
-        /// <summary>An [n] expression.</summary>
-        private Expr Row(int depth)
-        {
-            var a = Matrix(depth);
-            Expr Q(Expr v) { var e = v.Exp(); return e / e.Sum(1, keepDims: true); }
-            Expr Targets() => (Pick(5), _t) switch
-            {
-                (1, { } t) => t.OneHot(_c, DType.F64),
-                (2, _) => Q(_y),
-                (3, { } t) => 0.8 * t.OneHot(_c, DType.F64) + 0.2 / Math.Max(_c, 1),
-                (4, _) => _y,
-                _ => _p,
-            };
-            return (Pick(11), _t) switch
-            {
-                (0, _) => a.Exp().Sum(1).Log(),
-                (1, _) => a.Max(1) + (a - a.Max(1, keepDims: true)).Exp().Sum(1).Log(),
-                (2, _) => -(Targets() * Q(a).Log()).Sum(1),
-                (3, { } t) => -a.Take(t, 1) + Q(a).Log().Take(t, 1) * -1,
-                (4, _) => (-(Targets() * Q(a).Log())).Sum(1),
-                (5, { } t) => -(t.OneHot(_c, DType.F64) * (a - a.Exp().Sum(1, keepDims: true).Log())).Sum(1),
-                (6, _) => a.Min(1) - a.Mean(1),
-                (7, _) => a.Square().Sum(1).Sqrt(),
-                (8, _) => a.Abs().Pow(3).Sum(1).Pow(1.0 / 3),
-                (9, _) => _q.Log().Sum(1).Exp(),
-                _ => a.Sum(1) * 0.5,
-            };
-        }
-
-        /// <summary>Edge values: ordinary ones at the program's scale, −inf and +inf entries, and whole −inf rows.</summary>
-        private double Value(bool negInfRow)
-        {
-            if (negInfRow) return double.NegativeInfinity;
-            int k = Pick(20);
-            return k switch
-            {
-                0 or 1 => double.NegativeInfinity,
-                2 => double.PositiveInfinity,
-                _ => _scale * Normal(_rng),
-            };
-        }
-
-        private Tensor Edge(Shape s)
-        {
-            var t = Tensor.Zeros(DType.F64, s);
-            int n = s.Rank == 0 ? 1 : s[^1];
-            for (int r = 0; r * Math.Max(n, 1) < t.Size; r++)
-            {
-                bool row = Pick(5) == 0;
-                for (int j = 0; j < n && r * n + j < t.Size; j++) t.SetDouble(r * n + j, Value(row));
-            }
-            return t;
-        }
-
-        public Dictionary<string, Tensor> Inputs()
-        {
-            var v = new Dictionary<string, Tensor>();
-            foreach (var i in Graph.Inputs)
-            {
-                var name = ((InputOp)i.Op).InputName;
-                if (name == "t")
-                {
-                    v[name] = Tensor.FromDoubles(DType.I64, i.Shape, Enumerable.Range(0, i.Shape.Size).Select(_ => (double)Pick(_c)).ToArray());
-                    continue;
-                }
-                if (name == "p" && !_scalar)
-                {
-                    var p = Tensor.Zeros(DType.F64, i.Shape);
-                    for (int r = 0; r < _n; r++)
-                    {
-                        var row = Enumerable.Range(0, _c).Select(_ => Pick(3) == 0 ? 0 : _rng.NextDouble() + 1e-3).ToArray();
-                        if (_c > 0 && row.Sum() == 0) row[0] = 1;
-                        for (int j = 0; j < _c; j++) p.SetDouble(r * _c + j, row[j] / row.Sum());
-                    }
-                    v[name] = p;
-                    continue;
-                }
-                if (name == "q")
-                {
-                    // Positive, as declared: the program's scale, +inf, and values at both ends of the range.
-                    var q = Tensor.Zeros(DType.F64, i.Shape);
-                    for (int k = 0; k < q.Size; k++) q.SetDouble(k, Pick(10) switch { 0 => double.PositiveInfinity, 1 => 1e-300, 2 => 1e300, _ => _scale * (0.01 + _rng.NextDouble()) });
-                    v[name] = q;
-                    continue;
-                }
-                v[name] = name == "w" ? Tensor.RandomNormal(DType.F64, i.Shape, _rng) : Edge(i.Shape);
-            }
-            return v;
-        }
-    }
-
-    private static double Normal(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
-
     [Fact]
     public void SimplifiedGraphKeepsEveryFiniteResultAtEdgeValues()
     {
         int rewritten = 0, finiteValues = 0, compared = 0;
         Gen.Int[0, int.MaxValue].Sample(seed =>
         {
-            var prog = new EdgeProgram(seed);
+            var prog = new RandomProgram(seed, edges: true);
             var result = Simplifier.Simplify(prog.Graph);
             if (result.Rewrites.Count > 0) Interlocked.Increment(ref rewritten);
             Assert.Equal(prog.Graph.Output.Shape, result.After.Output.Shape);
@@ -373,7 +186,7 @@ public class RewriteSoundnessTests
                 }
             }
             else if (op.Facts.Positive) for (int k = 0; k < t.Size; k++) t.SetDouble(k, 0.5 + rng.NextDouble());
-            else for (int k = 0; k < t.Size; k++) t.SetDouble(k, Normal(rng));
+            else for (int k = 0; k < t.Size; k++) t.SetDouble(k, RandomProgram.Normal(rng));
             v[op.InputName] = t;
         }
         return v;
