@@ -43,6 +43,10 @@ public static class FastMath
     private const double Ln2HiD = 0.693147180559662956511601805686950683593750;
     private const double Ln2LoD = 0.282352905630315771225884481750134360255254120680e-12;
     private const double ShiftD = 6755399441055744.0; // 1.5·2^52
+    // 1.5·2^19 and 1.5·2^48: adding one to x·log2(e) rounds to a multiple of 1/16, i.e. t = k/16 (k = 16n + j) with k in
+    // the low mantissa bits; the 512-bit exp uses k/16 directly for the reduction and for vscalef (floor(k/16) = n).
+    private const float Shift16F = 786432f;
+    private const double Shift16D = 422212465065984.0;
 
     // Taylor coefficients 1/k! for k = 2..12 refined as a minimax fit on [−ln2/2, ln2/2] (SLEEF's xexp).
     private const double D2 = 0.5, D3 = 0.166666666666666851703837, D4 = 0.0416666666666665047591422, D5 = 0.00833333333331652721664984,
@@ -237,21 +241,29 @@ public static class FastMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Exp(Vector512<float> x)
     {
-        var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(16 * Log2EF), Vector512.Create(ShiftF));
-        var k = t.AsInt32() - Vector512.Create(ShiftF).AsInt32();            // 16n + j (garbage for NaN and huge x)
+        var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(Log2EF), Vector512.Create(Shift16F));
+        var k = t.AsInt32() - Vector512.Create(Shift16F).AsInt32();          // 16n + j (garbage for NaN and huge x)
         if (!Vector512.LessThanOrEqualAll((k + Vector512.Create(125 * 16)).AsUInt32(), Vector512.Create(250u * 16)))
         {
             return ExpScaled(x);
         }
 
-        var kf = t - Vector512.Create(ShiftF);
-        var r = Avx512F.FusedMultiplyAddNegated(kf, Vector512.Create(Ln2HiF / 16), x);
-        r = Avx512F.FusedMultiplyAddNegated(kf, Vector512.Create(Ln2LoF / 16), r);
+        var v = ExpCore(x, t);
+        return (v.AsInt32() + Avx512F.ShiftLeftLogical(Avx512F.ShiftRightArithmetic(k, 4), 23)).AsSingle();
+    }
+
+    /// <summary>2^(j/16)·e^r for x = (16n + j)·ln2/16 + r, given t = x·log2(e) + 1.5·2^19 (whose low mantissa bits hold
+    /// 16n + j, and t − 1.5·2^19 = n + j/16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpCore(Vector512<float> x, Vector512<float> t)
+    {
+        var kq = t - Vector512.Create(Shift16F);
+        var r = Avx512F.FusedMultiplyAddNegated(kq, Vector512.Create(Ln2HiF), x);
+        r = Avx512F.FusedMultiplyAddNegated(kq, Vector512.Create(Ln2LoF), r);
         var p = Avx512F.FusedMultiplyAdd(r, Vector512.Create(1f / 6), Vector512.Create(0.5f));
         p = Avx512F.FusedMultiplyAdd(p, r * r, r);                             // e^r − 1
         var table = Avx512F.PermuteVar16x32(Pow2Sixteenths, t.AsInt32());     // low 4 bits of t's mantissa: j
-        var v = Avx512F.FusedMultiplyAdd(table, p, table);
-        return (v.AsInt32() + Avx512F.ShiftLeftLogical(Avx512F.ShiftRightArithmetic(k, 4), 23)).AsSingle();
+        return Avx512F.FusedMultiplyAdd(table, p, table);
     }
 
     /// <summary>The full-range exp of 16 floats: x clamped so that −inf and deep underflow give 0 and overflow gives +inf
@@ -271,15 +283,8 @@ public static class FastMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> ExpClamped(Vector512<float> x)
     {
-        var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(16 * Log2EF), Vector512.Create(ShiftF));
-        var k = t - Vector512.Create(ShiftF);
-        var r = Avx512F.FusedMultiplyAddNegated(k, Vector512.Create(Ln2HiF / 16), x);
-        r = Avx512F.FusedMultiplyAddNegated(k, Vector512.Create(Ln2LoF / 16), r);
-        var p = Avx512F.FusedMultiplyAdd(r, Vector512.Create(1f / 6), Vector512.Create(0.5f));
-        p = Avx512F.FusedMultiplyAdd(p, r * r, r);
-        var table = Avx512F.PermuteVar16x32(Pow2Sixteenths, t.AsInt32());
-        var v = Avx512F.FusedMultiplyAdd(table, p, table);
-        return Avx512F.Scale(v, k * Vector512.Create(1f / 16));               // scalef uses floor(k/16) = n
+        var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(Log2EF), Vector512.Create(Shift16F));
+        return Avx512F.Scale(ExpCore(x, t), t - Vector512.Create(Shift16F));   // scalef uses floor(n + j/16) = n
     }
 
     /// <summary>exp of 8 doubles (AVX-512F): as the float version with the 16-entry table in two registers
@@ -287,8 +292,8 @@ public static class FastMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<double> Exp(Vector512<double> x)
     {
-        var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(16 * Log2ED), Vector512.Create(ShiftD));
-        var k = t.AsInt64() - Vector512.Create(ShiftD).AsInt64();
+        var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(Log2ED), Vector512.Create(Shift16D));
+        var k = t.AsInt64() - Vector512.Create(Shift16D).AsInt64();
         if (!Vector512.LessThanOrEqualAll((k + Vector512.Create(1021L * 16)).AsUInt64(), Vector512.Create(2042UL * 16)))
         {
             return ExpScaled(x);
@@ -311,18 +316,17 @@ public static class FastMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> ExpClamped(Vector512<double> x)
     {
-        var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(16 * Log2ED), Vector512.Create(ShiftD));
-        var v = ExpCore(x, t);
-        return Avx512F.Scale(v, (t - Vector512.Create(ShiftD)) * Vector512.Create(1.0 / 16));
+        var t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(Log2ED), Vector512.Create(Shift16D));
+        return Avx512F.Scale(ExpCore(x, t), t - Vector512.Create(Shift16D));
     }
 
-    /// <summary>2^(j/16)·e^r for x = (16n + j)·ln2/16 + r, given t = x·16/ln2 + 1.5·2^52.</summary>
+    /// <summary>2^(j/16)·e^r for x = (16n + j)·ln2/16 + r, given t = x·log2(e) + 1.5·2^48 (t − 1.5·2^48 = n + j/16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> ExpCore(Vector512<double> x, Vector512<double> t)
     {
-        var k = t - Vector512.Create(ShiftD);
-        var r = Avx512F.FusedMultiplyAddNegated(k, Vector512.Create(Ln2HiD / 16), x);
-        r = Avx512F.FusedMultiplyAddNegated(k, Vector512.Create(Ln2LoD / 16), r);
+        var kq = t - Vector512.Create(Shift16D);
+        var r = Avx512F.FusedMultiplyAddNegated(kq, Vector512.Create(Ln2HiD), x);
+        r = Avx512F.FusedMultiplyAddNegated(kq, Vector512.Create(Ln2LoD), r);
         var q = Avx512F.FusedMultiplyAdd(Vector512.Create(1.0 / 5040), r, Vector512.Create(1.0 / 720));
         q = Avx512F.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 120));
         q = Avx512F.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 24));

@@ -385,33 +385,23 @@ internal static class SoftmaxCrossEntropy
     public static void LogSumExpForwardBackward<T>(T[] x, int rows, int n, T[] lse, T[] max, double[] sum, T[] g, T[] gx, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var fused = Fused<T>.Of(g, gx, accumulate, rows, n);
-        ForRows<T, LseForward<T>>(rows, n, new(x, n, rows, lse, max, sum, null, fused), scratch: fused.Stream);
+        ForRows<T, LseForward<T>>(rows, n, new(x, n, rows, lse, max, sum, null, new(g, gx, accumulate)), scratch: false);
         Fence();
     }
-
-    /// <summary>Gradient buffers at least this large are written by the fused forward+backward kernels with streaming
-    /// stores from an L1 scratch row (twice the 1 MB L2 of the machine measured: the buffer would not stay in cache anyway,
-    /// and a streaming store does not first read the line it overwrites).</summary>
-    private const long StreamingGradientBytes = 2 << 20;
 
     /// <summary>The gradient a forward row kernel also writes when the output gradient <see cref="G"/> is known before the
     /// forward (null <see cref="G"/>: the forward only).</summary>
     /// <param name="G">The output gradient, one per row.</param>
     /// <param name="Grad">The operand's gradient rows.</param>
     /// <param name="Accumulate">Add into <paramref name="Grad"/> instead of overwriting it.</param>
-    /// <param name="Stream">Compute each (overwritten, short) row in the scratch row and stream it to
-    /// <paramref name="Grad"/>.</param>
-    private readonly record struct Fused<T>(T[]? G, T[]? Grad, bool Accumulate, bool Stream)
+    /// <remarks>Measured at 4096×1000 f32: computing each row in an L1 scratch row and streaming it to the gradient
+    /// (no read for ownership) was slower than writing the gradient row in place.</remarks>
+    private readonly record struct Fused<T>(T[]? G, T[]? Grad, bool Accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        /// <summary>The fused gradient of <paramref name="rows"/> rows of n into <paramref name="grad"/>.</summary>
-        public static Fused<T> Of(T[] g, T[] grad, bool accumulate, int rows, int n) =>
-            new(g, grad, accumulate, !accumulate && Stashes<T>(n) && (long)rows * n * Unsafe.SizeOf<T>() >= StreamingGradientBytes);
-
-        /// <summary>Where a row's numerators go: the row the gradient is computed in (the gradient row itself, or the
-        /// scratch row when streaming) when it is overwritten and short enough for the stash to pay (see
-        /// <see cref="Stashes{T}"/>), so that the gradient is a scaling in place; else the forward's stash.</summary>
+        /// <summary>Where a row's numerators go: the gradient row itself when it is overwritten and short enough for the
+        /// stash to pay (see <see cref="Stashes{T}"/>), so that the gradient is a scaling in place; else the forward's
+        /// stash (null when fused).</summary>
         public unsafe T* Numerators(T* row, T* stash, int n) =>
             G is null ? stash : !Accumulate && Stashes<T>(n) ? row : null;
     }
@@ -422,20 +412,15 @@ internal static class SoftmaxCrossEntropy
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Row(int r, Span<T> tmp)
         {
-            fixed (T* px = x, pe = stash, pd = fused.Grad, pt = tmp)
+            fixed (T* px = x, pe = stash, pd = fused.Grad)
             {
                 nint o = (nint)r * n;
-                T* row = fused.Stream ? pt : pd + o;
-                T* e = fused.Numerators(row, pe == null ? null : pe + o, n);
+                T* e = fused.Numerators(pd + o, pe == null ? null : pe + o, n);
                 var (m, s) = Stats(px + o, n, r + 1 < rows ? px + o + n : null, e);
                 max[r] = m;
                 sum[r] = s;
                 lse[r] = Of<T>(double.CreateTruncating(m) + Math.Log(s));
-                if (fused.G is { } g)
-                {
-                    LseBackward<T>.Gradient(px + o, n, m, s, g[r], row, fused.Accumulate, e != null);
-                    if (fused.Stream) Fast.CopyStreaming(row, pd + o, n);
-                }
+                if (fused.G is { } g) LseBackward<T>.Gradient(px + o, n, m, s, g[r], pd + o, fused.Accumulate, e != null);
             }
         }
     }
@@ -618,8 +603,7 @@ internal static class SoftmaxCrossEntropy
     public static void SparseForwardBackward<T>(T[] z, long[] t, T[]? w, long? ignore, double eps, T[] max, double[] sum, T[] loss, T[] g, T[] gz, int rows, int n, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var fused = Fused<T>.Of(g, gz, accumulate, rows, n);
-        ForRows<T, SparseFwd<T>>(rows, n, new(z, t, w, ignore, eps, max, sum, loss, rows, n, null, fused), scratch: fused.Stream);
+        ForRows<T, SparseFwd<T>>(rows, n, new(z, t, w, ignore, eps, max, sum, loss, rows, n, null, new(g, gz, accumulate)), scratch: false);
         Fence();
     }
 
@@ -637,20 +621,15 @@ internal static class SoftmaxCrossEntropy
                 return;
             }
 
-            fixed (T* pz = z, pe = stash, pd = fused.Grad, pt = tmp)
+            fixed (T* pz = z, pe = stash, pd = fused.Grad)
             {
                 nint o = (nint)r * n;
-                T* row = fused.Stream ? pt : pd + o;
-                T* e = fused.Numerators(row, pe == null ? null : pe + o, n);
+                T* e = fused.Numerators(pd + o, pe == null ? null : pe + o, n);
                 var (m, s) = Stats(pz + o, n, r + 1 < rows ? pz + o + n : null, e);
                 max[r] = m;
                 sum[r] = s;
                 loss[r] = Loss(z.AsSpan(r * n, n), label, m, s);
-                if (fused.G is { } g)
-                {
-                    SparseBack<T>.Gradient(pz + o, n, label, m, s, Coefficient(g[r], label), eps, row, fused.Accumulate, e != null);
-                    if (fused.Stream) Fast.CopyStreaming(row, pd + o, n);
-                }
+                if (fused.G is { } g) SparseBack<T>.Gradient(pz + o, n, label, m, s, Coefficient(g[r], label), eps, pd + o, fused.Accumulate, e != null);
             }
         }
 
@@ -757,15 +736,6 @@ internal static class SoftmaxCrossEntropy
             if (FastMath.Has512) RowPass<T, Vector512<T>, Vector512<double>, Simd512<T>>.ScaledExp(x, n, m, k, add, d, accumulate, streaming);
             else if (FastMath.Has256) RowPass<T, Vector256<T>, Vector256<double>, Simd256<T>>.ScaledExp(x, n, m, k, add, d, accumulate, streaming);
             else RowPass<T, T, double, Simd1<T>>.ScaledExp(x, n, m, k, add, d, accumulate, streaming);
-        }
-
-        /// <summary>d = src with streaming stores for the aligned part of d (the caller fences).</summary>
-        public static void CopyStreaming<T>(T* src, T* d, int n)
-            where T : unmanaged, IFloatingPointIeee754<T>
-        {
-            if (FastMath.Has512) RowPass<T, Vector512<T>, Vector512<double>, Simd512<T>>.CopyStreaming(src, d, n);
-            else if (FastMath.Has256) RowPass<T, Vector256<T>, Vector256<double>, Simd256<T>>.CopyStreaming(src, d, n);
-            else new ReadOnlySpan<T>(src, n).CopyTo(new Span<T>(d, n));
         }
 
         /// <summary>d = d·k + add.</summary>
@@ -1030,26 +1000,6 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         }
 
         return TS.Total(s);
-    }
-
-    /// <summary>d = src with streaming stores for the whole 64-byte lines of d and plain stores for the partial lines at
-    /// either end (which the neighbouring rows share: a line written both ways is flushed and read again). The caller
-    /// fences.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void CopyStreaming(T* src, T* d, int n)
-    {
-        int w = TS.Count, line = 64 / sizeof(T);
-        int i = (int)(((nuint)(-(nint)d) & 63) / (nuint)sizeof(T));
-        if (w == 1 || i + line > n)
-        {
-            new ReadOnlySpan<T>(src, n).CopyTo(new Span<T>(d, n));
-            return;
-        }
-
-        int end = i + ((n - i) / line * line);
-        for (int j = 0; j < i; j++) d[j] = src[j];
-        for (; i < end; i += w) TS.StoreNonTemporal(d + i, TS.Load(src + i));
-        for (; i < n; i++) d[i] = src[i];
     }
 
     /// <summary>d = d·k + add in place.</summary>
