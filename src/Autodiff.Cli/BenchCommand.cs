@@ -41,9 +41,10 @@ internal static class BenchCommand
         var seed = Cli.SeedOption();
         var scale = Cli.ScaleOption();
         var json = Cli.JsonOption();
+        var recompute = Cli.RecomputeSharedOption();
         var cmd = new Command("bench", "Time forward+backward passes (median over the iterations, after a warm-up) of the naive and/or simplified graph, and the simplification itself.")
         {
-            file, graphOpt, threads, iterations, inputs, seed, scale, json,
+            file, graphOpt, threads, iterations, inputs, seed, scale, json, recompute,
         };
         cmd.SetAction(pr =>
         {
@@ -56,7 +57,7 @@ internal static class BenchCommand
                 try
                 {
                     var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
-                    var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t);
+                    var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t, Cli.Simplify(pr.GetValue(recompute)));
                     io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
                     return Program.ExitOk;
                 }
@@ -71,10 +72,10 @@ internal static class BenchCommand
 
     internal sealed record Report(Session Session, double? NaiveMs, double? SimplifiedMs, double SimplifyMs, int Threads, int Iterations);
 
-    internal static Report Bench(CliIO io, Session s, string which, int iterations, int threads)
+    internal static Report Bench(CliIO io, Session s, string which, int iterations, int threads, SimplifyOptions? options = null)
     {
         long start = Stopwatch.GetTimestamp();
-        var simplified = Simplifier.Simplify(s.Graph).After;
+        var simplified = Simplifier.Simplify(s.Graph, options).After;
         double simplifyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         var cot = Runner.Cotangent(s.Graph);
         double? naive = which is "naive" or "both" ? Time(io, "naive", s.Graph, s.Values, cot, iterations) : null;

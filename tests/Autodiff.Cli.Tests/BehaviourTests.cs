@@ -43,6 +43,41 @@ public class BehaviourTests
         Assert.DoesNotContain("--recompute-shared", Run("compare", Sample("near_miss_shared")).Out);
     }
 
+    /// <summary>Every verb that simplifies takes --recompute-shared: on near_miss_shared (whose exp is shared) the
+    /// simplified graph it uses then differs from the default one; the flag never changes the naive side.</summary>
+    [Theory]
+    [InlineData("grad")]
+    [InlineData("eval", "--json")]
+    [InlineData("eval", "--naive", "--json")]
+    public void VerbsThatSimplifyTakeRecomputeShared(string verb, params string[] extra)
+    {
+        string[] args = [verb, Sample("near_miss_shared"), "--scale", "1000", .. extra];
+        if (verb == "grad") args = [verb, Sample("near_miss_shared")];
+        var keep = Run(args);
+        var recompute = Run([.. args, "--recompute-shared"]);
+        Assert.True(keep.Code == 0 && recompute.Code == 0, keep + "\n" + recompute);
+        if (extra.Contains("--naive")) Assert.Equal(keep.Out, recompute.Out);
+        else Assert.NotEqual(keep.Out, recompute.Out);
+        if (verb == "eval" && !extra.Contains("--naive")) Assert.DoesNotContain("NaN", recompute.Out);
+    }
+
+    [Fact]
+    public void ExportAndBenchTakeRecomputeShared()
+    {
+        string onnx = Path.Combine(Path.GetTempPath(), $"autodiff-recompute-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            var export = Run("export", Sample("near_miss_shared"), "--onnx", onnx, "--recompute-shared");
+            Assert.True(export.Code == 0 && File.Exists(onnx), export.ToString());
+        }
+        finally
+        {
+            File.Delete(onnx);
+        }
+        var bench = Run("bench", Sample("near_miss_shared"), "--iterations", "2", "--recompute-shared");
+        Assert.True(bench.Code == 0, bench.ToString());
+    }
+
     [Fact]
     public void CompareTextStatesTheCotangentForNonScalarOutputs()
     {

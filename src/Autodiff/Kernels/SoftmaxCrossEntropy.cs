@@ -503,6 +503,29 @@ internal static class SoftmaxCrossEntropy
         }
     }
 
+    /// <summary><see cref="DenseForward{T}"/>, <see cref="DenseBackwardLogits{T}"/> (when <paramref name="gz"/> is not
+    /// null) and <see cref="DenseBackwardTargets{T}"/> (when <paramref name="gp"/> is not null) row by row, for an output
+    /// gradient <paramref name="g"/> known before the forward: each row's gradients are written while its logits and
+    /// targets are in cache, with the same roundings as the separate passes.</summary>
+    public static void DenseForwardBackward<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, double cap, T[] max, double[] sum, T[] loss, T[] g, T[]? gz, bool accumulateZ, T[]? gp, bool accumulateP, int rows, int n)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        ForRows<T, DenseFused<T>>(
+            rows,
+            n,
+            new(new(z, p, w, eps, max, sum, loss, n), new(z, p, w, eps, normalized, max, sum, g, gz ?? [], n, accumulateZ), gz is not null, new(z, w, eps, max, sum, cap, g, gp ?? [], n, accumulateP), gp is not null),
+            scratch: true);
+
+    private readonly struct DenseFused<T>(DenseFwd<T> forward, DenseBackZ<T> logits, bool hasLogits, DenseBackP<T> targets, bool hasTargets) : IRowKernel<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Row(int r, Span<T> tmp)
+        {
+            forward.Row(r, tmp);
+            if (hasLogits) logits.Row(r, tmp);
+            if (hasTargets) targets.Row(r, tmp);
+        }
+    }
+
     private static double Target<T>(T p, T[]? w, int c, double keep, double spread)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

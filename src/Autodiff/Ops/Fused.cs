@@ -85,20 +85,10 @@ internal readonly struct RowBuffer<T> : IDisposable
 /// recomputes q = exp(x − max) / sum exactly as the forward had it, without keeping a buffer of the input's size.
 /// It also records which operand gradients the tape planned this node to overwrite (see <see cref="IGradientPlan"/>).</summary>
 /// <param name="overwritable">Bit j set: the op's backward can overwrite operand j's gradient.</param>
-internal sealed class RowState(int overwritable = 1) : IGradientPlan
+internal sealed class RowState(int overwritable = 1) : GradientPlan(overwritable)
 {
     private Array? _max;
     private double[]? _sum;
-    private int _overwrite;
-
-    /// <inheritdoc/>
-    public bool CanOverwrite(int operand) => (overwritable >> operand & 1) != 0;
-
-    /// <inheritdoc/>
-    public void Overwrite(int operand) => _overwrite |= 1 << operand;
-
-    /// <summary>False when the backward must overwrite operand <paramref name="operand"/>'s gradient rather than add to it.</summary>
-    public bool Accumulates(int operand) => (_overwrite >> operand & 1) == 0;
 
     /// <summary>Set by a forward that wrote the numerators exp(x − max) of the finite rows into operand 0's gradient buffer;
     /// the next backward scales them in place instead of computing exp again, and clears it (so a second backward of the
@@ -114,7 +104,7 @@ internal sealed class RowState(int overwritable = 1) : IGradientPlan
     /// <summary>Whether a gradient kernel writing operand <paramref name="operand"/>'s gradient rows into
     /// <paramref name="d"/> (from <see cref="RowBuffer{T}.Target"/> with <c>clear: false</c>) must add into them: only
     /// when d is the gradient's own array and the tape accumulates (pooled scratch is overwritten, then stored with
-    /// <see cref="Accumulates"/>).</summary>
+    /// <see cref="GradientPlan.Accumulates"/>).</summary>
     public bool KernelAccumulates<T>(int operand, RowBuffer<T> d)
         where T : unmanaged, INumberBase<T> => Accumulates(operand) && !d.Rented;
 

@@ -98,6 +98,37 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         }
     }
 
+    /// <inheritdoc/>
+    internal override bool FusesForwardBackward => true;
+
+    /// <summary>The forward and the backward row by row: each row's gradients are written while its logits and targets
+    /// are in cache.</summary>
+    internal override void ForwardBackward(OpContext c)
+    {
+        if (c.InputGrads[0] is null && c.InputGrads[1] is null) Forward(c);
+        else if (c.Node.DType == DType.F32) ForwardBackward<float>(c);
+        else ForwardBackward<double>(c);
+    }
+
+    private void ForwardBackward<T>(OpContext c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
+        var st = (RowState)c.State!;
+        var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
+        using var z = RowBuffer<T>.Read(c.Inputs[0], l);
+        using var p = RowBuffer<T>.Read(c.Inputs[1], l);
+        Tensor? gz = c.InputGrads[0], gp = c.InputGrads[1];
+        using var dz = RowBuffer<T>.Target(gz ?? c.Inputs[0], l, clear: false);
+        using var dp = RowBuffer<T>.Target(gp ?? c.Inputs[1], l, clear: false);
+        double cap = -Math.Log(double.CreateTruncating(T.Epsilon));
+        Rows.DenseForwardBackward(
+            z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, cap, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data,
+            gz is null ? null : dz.Array, st.KernelAccumulates(0, dz), gp is null ? null : dp.Array, st.KernelAccumulates(1, dp), l.Rows, l.N);
+        if (gz is not null) dz.Store(gz, l, st.Accumulates(0));
+        if (gp is not null) dp.Store(gp, l, st.Accumulates(1));
+    }
+
     /// <summary>With g' = g with a size-1 axis inserted at the class axis (so it broadcasts over the classes) and
     /// p' the smoothed targets: for z, <c>g' * (softmax(z) - p')</c> when normalized and unweighted, else
     /// <c>g' * (softmax(z) * sum(w * p', axis, keepdims=true) - w * p')</c>; for p, <c>-(g' * log_softmax(z) * w * (1 - ε))</c>;

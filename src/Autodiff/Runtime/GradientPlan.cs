@@ -1,10 +1,10 @@
 namespace Autodiff;
 
-/// <summary>The per-node state (from <see cref="Op.CreateState"/>) of an elementwise or reduction op whose backward can
-/// overwrite some operands' gradients: which operands it can overwrite, and which ones the tape planned it to (see
+/// <summary>The per-node state (from <see cref="Op.CreateState"/>) of an op whose backward can overwrite some operands'
+/// gradients (elementwise ops and reductions; the fused row ops extend it with their row statistics): which operands it can overwrite, and which ones the tape planned it to (see
 /// <see cref="IGradientPlan"/>).</summary>
 /// <param name="overwritable">Bit j set: the op's backward can overwrite operand j's gradient.</param>
-internal sealed class GradientPlan(int overwritable) : IGradientPlan
+internal class GradientPlan(int overwritable) : IGradientPlan
 {
     private int _overwrite;
 

@@ -22,6 +22,11 @@ public class ForwardBackwardFusionTests
         { "mean(sparse_softmax_cross_entropy(z, t, axis=1, label_smoothing=0.1))", "f32", 33, 77, "sparse_softmax_cross_entropy" },
         { "mean(sparse_softmax_cross_entropy(z, t, axis=1, ignore_index=3))", "f32", 50, 7, "sparse_softmax_cross_entropy" },
         { "mean(sparse_softmax_cross_entropy(z, t, axis=1, weights=w))", "f64", 20, 9, "sparse_softmax_cross_entropy" },
+        // dense targets (differentiable: both operands get a gradient in the fused pass)
+        { "mean(softmax_cross_entropy(z, p, axis=1, normalized=true))", "f32", 32, 100, "softmax_cross_entropy" },
+        { "mean(softmax_cross_entropy(z, p, axis=1))", "f64", 32, 100, "softmax_cross_entropy" },
+        { "sum(softmax_cross_entropy(z, p, w, axis=1, label_smoothing=0.1))", "f64", 16, 30, "softmax_cross_entropy" },
+        { "mean(softmax_cross_entropy(z, stop_gradient(p), axis=1, normalized=true))", "f32", 16, 30, "softmax_cross_entropy" },
         // long rows: no stash (12 KB f32), streaming stores (40 KB f32)
         { "mean(sparse_softmax_cross_entropy(z, t, axis=1))", "f32", 6, 3000, "sparse_softmax_cross_entropy" },
         { "mean(sparse_softmax_cross_entropy(z, t, axis=1))", "f32", 5, 10000, "sparse_softmax_cross_entropy" },
@@ -85,11 +90,13 @@ public class ForwardBackwardFusionTests
             input z: {type}[{rows}, {classes}]
             input t: i64[{rows}] classes({classes})
             input w: {type}[{classes}]
+            input p: {type}[{rows}, {classes}] probs(axis=1)
             loss = {body}
             """);
 
     /// <summary>Logits ~ 3·N(0, 1) (with <paramref name="extremes"/>: one row with NaN, one with −inf entries, one with
-    /// +inf, one all −inf), labels uniform (some equal to 3, the ignore index of one program), positive weights.</summary>
+    /// +inf, one all −inf), labels uniform (some equal to 3, the ignore index of one program), positive weights, target
+    /// rows that sum to 1.</summary>
     private static Dictionary<string, Tensor> Inputs(Graph g, int rows, int classes, Random rng, bool extremes)
     {
         var dt = g.Input("z").DType;
@@ -103,7 +110,13 @@ public class ForwardBackwardFusionTests
         }
         var t = Enumerable.Range(0, rows).Select(_ => (long)rng.Next(classes)).ToArray();
         var w = Tensor.FromDoubles(dt, new Shape(classes), Enumerable.Range(0, classes).Select(_ => 0.5 + rng.NextDouble()).ToArray());
-        return new() { ["z"] = z, ["t"] = Tensor.FromArray(t, new Shape(rows)), ["w"] = w };
+        var p = new double[rows * classes];
+        for (int r = 0; r < rows; r++)
+        {
+            var u = Enumerable.Range(0, classes).Select(_ => rng.NextDouble()).ToArray();
+            for (int c = 0; c < classes; c++) p[(r * classes) + c] = u[c] / u.Sum();
+        }
+        return new() { ["z"] = z, ["t"] = Tensor.FromArray(t, new Shape(rows)), ["w"] = w, ["p"] = Tensor.FromDoubles(dt, new Shape(rows, classes), p) };
     }
 
     private static void AssertSame(double[] expected, double[] actual, string what)

@@ -33,12 +33,12 @@ public class RewriteSoundnessTests
             bool clean = finite && NoOverflow(prog.Graph, inputs);   // only finite values are compared
             if (finite) Interlocked.Increment(ref finiteValues);
             if (finite && clean) Interlocked.Increment(ref compared);
-            Close(naive.Value, simple.Value, "value", Where, clean);
+            RandomProgram.AssertClose(naive.Value, simple.Value, "value", Where, clean);
             if (!finite) return;   // the gradient of a non-finite value is not a finite result to keep
             foreach (var (name, g) in naive.Gradients)
             {
                 Assert.Equal(g.Shape, simple.Gradients[name].Shape);
-                Close(g, simple.Gradients[name], "d/d" + name, Where, clean);
+                RandomProgram.AssertClose(g, simple.Gradients[name], "d/d" + name, Where, clean);
             }
         }, iter: 1000, threads: 1);
         Assert.True(rewritten > 600, $"only {rewritten} of 1000 random programs were rewritten at all");
@@ -72,21 +72,6 @@ public class RewriteSoundnessTests
             }
         }
         return !double.IsNaN(new Tape(g.Builder.Build(probe), []).Forward(inputs).GetDouble(0));
-    }
-
-    /// <summary>Where the naive result is finite, the simplified one is finite; where the naive graph also computed without
-    /// overflow (<paramref name="equal"/>), they agree to 1e-9 relative.</summary>
-    private static void Close(Tensor naive, Tensor simple, string what, Func<string> where, bool equal = true)
-    {
-        Assert.Equal(naive.Shape, simple.Shape);
-        Assert.Equal(naive.DType, simple.DType);
-        for (int i = 0; i < naive.Size; i++)
-        {
-            double a = naive.GetDouble(i), b = simple.GetDouble(i);
-            if (!double.IsFinite(a)) continue;   // stabilising may turn a non-finite naive result finite
-            Assert.True(double.IsFinite(b), $"{what}[{i}]: naive {a:R} is finite but simplified gives {b:R}\n{where()}");
-            if (equal) Assert.True(Math.Abs(a - b) <= 1e-9 * Math.Max(1, Math.Abs(a)), $"{what}[{i}]: naive {a:R} vs simplified {b:R}\n{where()}");
-        }
     }
 
     // ---------------------------------------------------------------- stop_gradient
@@ -200,7 +185,7 @@ public class RewriteSoundnessTests
         var a = v0.Clone();
         var ga = g0.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
         var (v1, g1) = new Tape(simplified).Run(x, cot);
-        Close(a, v1, "value", () => what);
-        foreach (var (name, g) in ga) Close(g, g1[name], "d/d" + name, () => $"{what}\nsimplified:\n{Printer.Print(simplified)}");
+        RandomProgram.AssertClose(a, v1, "value", () => what);
+        foreach (var (name, g) in ga) RandomProgram.AssertClose(g, g1[name], "d/d" + name, () => $"{what}\nsimplified:\n{Printer.Print(simplified)}");
     }
 }

@@ -235,4 +235,20 @@ public sealed class RandomProgram
 
     /// <summary>A standard normal draw (Box–Muller).</summary>
     public static double Normal(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    /// <summary>The simplified graph's result agrees with the naive one: where the naive element is finite, the simplified
+    /// one is finite too and (with <paramref name="equal"/>) within 1e-9 relative; a non-finite naive element is not
+    /// compared (stabilising may make it finite).</summary>
+    public static void AssertClose(Tensor naive, Tensor simple, string what, Func<string> where, bool equal = true)
+    {
+        Assert.Equal(naive.Shape, simple.Shape);
+        Assert.Equal(naive.DType, simple.DType);
+        for (int i = 0; i < naive.Size; i++)
+        {
+            double a = naive.GetDouble(i), b = simple.GetDouble(i);
+            if (!double.IsFinite(a)) continue;
+            Assert.True(double.IsFinite(b), $"{what}[{i}]: naive {a:R} is finite but simplified gives {b:R}\n{where()}");
+            if (equal) Assert.True(Math.Abs(a - b) <= 1e-9 * Math.Max(1, Math.Abs(a)), $"{what}[{i}]: naive {a:R} vs simplified {b:R}\n{where()}");
+        }
+    }
 }
