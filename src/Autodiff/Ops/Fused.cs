@@ -325,15 +325,7 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op
     internal override bool FusesForwardBackward => true;
 
     /// <summary>The forward and the backward in one pass per row: each row's gradient is written while the row is in cache.</summary>
-    internal override void ForwardBackward(OpContext c)
-    {
-        if (c.InputGrads[0] is null) Forward(c);
-        else if (c.Node.DType == DType.F32) ForwardBackward<float>(c);
-        else ForwardBackward<double>(c);
-    }
-
-    private void ForwardBackward<T>(OpContext c)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private protected override void ForwardBackward<T>(OpContext c)
     {
         var gx = c.InputGrads[0]!;
         var l = Layout(gx.Shape);

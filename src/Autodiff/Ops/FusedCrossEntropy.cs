@@ -103,15 +103,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
 
     /// <summary>The forward and the backward row by row: each row's gradients are written while its logits and targets
     /// are in cache.</summary>
-    internal override void ForwardBackward(OpContext c)
-    {
-        if (c.InputGrads[0] is null && c.InputGrads[1] is null) Forward(c);
-        else if (c.Node.DType == DType.F32) ForwardBackward<float>(c);
-        else ForwardBackward<double>(c);
-    }
-
-    private void ForwardBackward<T>(OpContext c)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private protected override void ForwardBackward<T>(OpContext c)
     {
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
         var st = (RowState)c.State!;
@@ -237,15 +229,7 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
     internal override bool FusesForwardBackward => true;
 
     /// <summary>The forward and the backward in one pass per row: each row's gradient is written while the row is in cache.</summary>
-    internal override void ForwardBackward(OpContext c)
-    {
-        if (c.InputGrads[0] is null) Forward(c);
-        else if (c.Node.DType == DType.F32) ForwardBackward<float>(c);
-        else ForwardBackward<double>(c);
-    }
-
-    private void ForwardBackward<T>(OpContext c)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private protected override void ForwardBackward<T>(OpContext c)
     {
         var gz = c.InputGrads[0]!;
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);

@@ -79,18 +79,35 @@ public abstract record Op
     internal virtual bool FusesForwardBackward => false;
 
     /// <summary>The forward, then the backward with <see cref="OpContext.GradOutput"/> already complete; leaves the
-    /// node's value and saved state as <see cref="Forward(OpContext)"/> would.</summary>
-    internal virtual void ForwardBackward(OpContext c)
+    /// node's value and saved state as <see cref="Forward(OpContext)"/> would. One pass (<see cref="ForwardBackward{T}"/>)
+    /// when the op <see cref="FusesForwardBackward"/> and some operand needs a gradient.</summary>
+    internal void ForwardBackward(OpContext c)
     {
-        Forward(c);
-        Backward(c);
+        if (!FusesForwardBackward || Array.TrueForAll(c.InputGrads, g => g is null))
+        {
+            Forward(c);
+            Backward(c);
+            return;
+        }
+
+        switch (FloatType(c.Node))
+        {
+            case DType.F32: ForwardBackward<float>(c); break;
+            case DType.F64: ForwardBackward<double>(c); break;
+            default: throw new NotSupportedException($"{Name}: no forward+backward kernel for {c.Node.DType.Name()}");
+        }
     }
+
+    /// <summary>Typed one-pass forward and backward, for an op that <see cref="FusesForwardBackward"/>.</summary>
+    private protected virtual void ForwardBackward<T>(OpContext c)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        throw new NotSupportedException($"{Name}: no forward+backward kernel");
 
     /// <summary>True where operand <paramref name="index"/> can carry a gradient.</summary>
     public virtual bool IsDifferentiable(Node node, int index) => node.Inputs[index].DType.IsFloat();
 
     /// <summary>The float type the typed kernels run in: the node's own, or its first float operand's.</summary>
-    private protected static DType FloatType(Node n)
+    private static DType FloatType(Node n)
     {
         if (n.DType.IsFloat()) return n.DType;
         foreach (var i in n.Inputs) if (i.DType.IsFloat()) return i.DType;
