@@ -868,7 +868,12 @@ internal static unsafe class RowPass<T, TV, TD, TS>
     {
         int w = TS.Count;
         if (n == 0) return T.NegativeInfinity;
-        if (n < w) return RowPass<T, T, double, Simd1<T>>.Max(x, n);
+        if (n < w)
+        {
+            T* buf = stackalloc T[w];
+            return TS.MaxAcross(LoadShort(x, n, T.NegativeInfinity, buf));
+        }
+
         TV a0 = TS.Load(x), a1 = a0, a2 = a0, a3 = a0;
         int i = Head(x, n);   // the first vector covers the elements before the aligned ones
         for (; i + (4 * w) <= n; i += 4 * w)
@@ -890,8 +895,13 @@ internal static unsafe class RowPass<T, TV, TD, TS>
     public static double SumExp(T* x, int n, T m, T* next)
     {
         int w = TS.Count;
-        if (n < w) return RowPass<T, T, double, Simd1<T>>.SumExp(x, n, m, null);
         TV mv = TS.Splat(m);
+        if (n < w)
+        {
+            T* buf = stackalloc T[w];
+            return TS.Total(TS.AddWidened(default, TS.ExpNonPositive(TS.Sub(LoadShort(x, n, T.NegativeInfinity, buf), mv))));
+        }
+
         TD s = default;
         int i = 0;   // not aligned: the grouping of the sum must not depend on the row's address
         for (; i + (4 * w) <= n; i += 4 * w)
@@ -916,13 +926,15 @@ internal static unsafe class RowPass<T, TV, TD, TS>
     public static void ScaledExp(T* x, int n, T m, T k, T add, T* d, bool accumulate, bool streaming)
     {
         int w = TS.Count;
+        TV mv = TS.Splat(m), kv = TS.Splat(k), av = TS.Splat(add);
         if (n < w)
         {
-            RowPass<T, T, double, Simd1<T>>.ScaledExp(x, n, m, k, add, d, accumulate, false);
+            T* buf = stackalloc T[w];
+            TV e = TS.ExpNonPositive(TS.Sub(LoadShort(x, n, T.NegativeInfinity, buf), mv));
+            StoreShort(d, n, accumulate ? TS.MulAdd(e, kv, TS.Add(LoadShort(d, n, T.Zero, buf), av)) : TS.MulAdd(e, kv, av), buf);
             return;
         }
 
-        TV mv = TS.Splat(m), kv = TS.Splat(k), av = TS.Splat(add);
         int i = 0;
         if (accumulate)
         {
@@ -986,8 +998,15 @@ internal static unsafe class RowPass<T, TV, TD, TS>
     public static double ExpStore(T* x, int n, T m, T* d, T* next)
     {
         int w = TS.Count;
-        if (n < w) return RowPass<T, T, double, Simd1<T>>.ExpStore(x, n, m, d, null);
         TV mv = TS.Splat(m);
+        if (n < w)
+        {
+            T* buf = stackalloc T[w];
+            TV e = TS.ExpNonPositive(TS.Sub(LoadShort(x, n, T.NegativeInfinity, buf), mv));
+            StoreShort(d, n, e, buf);
+            return TS.Total(TS.AddWidened(default, e));
+        }
+
         TD s = default;
         int i = 0;   // not aligned: the grouping of the sum must not depend on the row's address
 
@@ -1030,13 +1049,14 @@ internal static unsafe class RowPass<T, TV, TD, TS>
     public static void Scale(T* d, int n, T k, T add)
     {
         int w = TS.Count;
+        TV kv = TS.Splat(k), av = TS.Splat(add);
         if (n < w)
         {
-            RowPass<T, T, double, Simd1<T>>.Scale(d, n, k, add);
+            T* buf = stackalloc T[w];
+            StoreShort(d, n, TS.MulAdd(LoadShort(d, n, T.Zero, buf), kv, av), buf);
             return;
         }
 
-        TV kv = TS.Splat(k), av = TS.Splat(add);
         int i = Head(d, n);
         if (i > 0)
         {
@@ -1058,6 +1078,25 @@ internal static unsafe class RowPass<T, TV, TD, TS>
             TV old = TS.Load(d + n - w);
             TS.Store(d + n - w, TS.Select(TS.LanesFrom(w - (n - i)), TS.MulAdd(old, kv, av), old));
         }
+    }
+
+    /// <summary>A row shorter than one vector as one vector: its n elements, then <paramref name="pad"/> (−inf under an
+    /// exponential, whose exp is 0; 0 for a gradient), through the stack buffer <paramref name="buf"/> of one vector, so
+    /// short rows get the vector exp too. (For the scalar width, n &lt; 1 is the empty row: the pad alone.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV LoadShort(T* x, int n, T pad, T* buf)
+    {
+        for (int i = 0; i < n; i++) buf[i] = x[i];
+        for (int i = n; i < TS.Count; i++) buf[i] = pad;
+        return TS.Load(buf);
+    }
+
+    /// <summary>Stores the first n lanes of v at d (through the stack buffer <paramref name="buf"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreShort(T* d, int n, TV v, T* buf)
+    {
+        TS.Store(buf, v);
+        for (int i = 0; i < n; i++) d[i] = buf[i];
     }
 
     /// <summary>The number of leading elements of x before the first vector-aligned one, when a row of n is long enough
