@@ -200,15 +200,16 @@ internal static class SoftmaxCrossEntropy
     /// (Unlike the forward, prefetching the next row here measured slower: the hardware prefetcher keeps up with the two
     /// streams.)
     /// With <paramref name="stashed"/> (overwrite only) d already holds e for a finite m (see <see cref="Stats{T}"/>) and
-    /// is scaled in place.</summary>
+    /// is scaled in place. Long overwritten rows are written with streaming stores unless <paramref name="stream"/> is
+    /// false (for a caller that reads the row again at once).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void ScaledNumerators<T>(T* x, int n, T m, T k, T add, T* d, bool accumulate, bool stashed)
+    public static unsafe void ScaledNumerators<T>(T* x, int n, T m, T k, T add, T* d, bool accumulate, bool stashed, bool stream = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (T.IsFinite(m))
         {
             if (stashed) Fast.Scale(d, n, k, add);
-            else Fast.ScaledExp(x, n, m, k, add, d, accumulate, !accumulate && (long)n * sizeof(T) >= StreamingBytes);
+            else Fast.ScaledExp(x, n, m, k, add, d, accumulate, stream && !accumulate && (long)n * sizeof(T) >= StreamingBytes);
             return;
         }
 
@@ -238,56 +239,69 @@ internal static class SoftmaxCrossEntropy
         return m > 0 && double.IsPositiveInfinity(x) ? logS : double.PositiveInfinity;
     }
 
-    /// <summary>Σ x accumulated in double.</summary>
+    /// <summary>Σ x accumulated in double (float elements widened exactly; lanes by position, so the result does not
+    /// depend on the array's address).</summary>
     public static double SumInDouble<T>(ReadOnlySpan<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (typeof(T) == typeof(double))
-        {
-            return TensorPrimitives.Sum(MemoryMarshal.Cast<T, double>(x));
-        }
-
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        var acc = Vector256<double>.Zero;
         int i = 0;
-        for (; i + 4 <= x.Length; i += 4)
+        for (; i + 8 <= x.Length; i += 8)
         {
-            s0 += double.CreateTruncating(x[i]);
-            s1 += double.CreateTruncating(x[i + 1]);
-            s2 += double.CreateTruncating(x[i + 2]);
-            s3 += double.CreateTruncating(x[i + 3]);
+            var (lo, hi) = Wide.Load(x, i);
+            acc += lo + hi;
         }
 
-        for (; i < x.Length; i++)
-        {
-            s0 += double.CreateTruncating(x[i]);
-        }
-
-        return (s0 + s1) + (s2 + s3);
+        double total = Vector256.Sum(acc);
+        for (; i < x.Length; i++) total += double.CreateTruncating(x[i]);
+        return total;
     }
 
     /// <summary>Σ a·b accumulated in double.</summary>
     private static double DotInDouble<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (typeof(T) == typeof(double))
-        {
-            return TensorPrimitives.Dot(MemoryMarshal.Cast<T, double>(a), MemoryMarshal.Cast<T, double>(b));
-        }
-
-        double s0 = 0, s1 = 0;
+        var acc = Vector256<double>.Zero;
         int i = 0;
-        for (; i + 2 <= a.Length; i += 2)
+        for (; i + 8 <= a.Length; i += 8)
         {
-            s0 += double.CreateTruncating(a[i]) * double.CreateTruncating(b[i]);
-            s1 += double.CreateTruncating(a[i + 1]) * double.CreateTruncating(b[i + 1]);
+            var (a0, a1) = Wide.Load(a, i);
+            var (b0, b1) = Wide.Load(b, i);
+            acc += (a0 * b0) + (a1 * b1);
         }
 
-        for (; i < a.Length; i++)
+        double total = Vector256.Sum(acc);
+        for (; i < a.Length; i++) total += double.CreateTruncating(a[i]) * double.CreateTruncating(b[i]);
+        return total;
+    }
+
+    /// <summary>Eight elements of a float or double row as two vectors of doubles (exact for float), and back.</summary>
+    private static class Wide
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector256<double> Lo, Vector256<double> Hi) Load<T>(ReadOnlySpan<T> x, int i)
+            where T : unmanaged
         {
-            s0 += double.CreateTruncating(a[i]) * double.CreateTruncating(b[i]);
+            if (typeof(T) == typeof(float)) return Vector256.Widen(Vector256.Create(MemoryMarshal.Cast<T, float>(x).Slice(i, 8)));
+            var d = MemoryMarshal.Cast<T, double>(x).Slice(i, 8);
+            return (Vector256.Create(d[..4]), Vector256.Create(d[4..]));
         }
 
-        return s0 + s1;
+        /// <summary>Writes lo, hi (rounded to T) to x[i..i + 8).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Store<T>(Span<T> x, int i, Vector256<double> lo, Vector256<double> hi)
+            where T : unmanaged
+        {
+            if (typeof(T) == typeof(float))
+            {
+                Vector256.Narrow(lo, hi).CopyTo(MemoryMarshal.Cast<T, float>(x).Slice(i, 8));
+                return;
+            }
+
+            var d = MemoryMarshal.Cast<T, double>(x).Slice(i, 8);
+            lo.CopyTo(d[..4]);
+            hi.CopyTo(d[4..]);
+        }
     }
 
     private static T Of<T>(double v)
@@ -489,7 +503,54 @@ internal static class SoftmaxCrossEntropy
                 return;
             }
 
-            double md = double.CreateTruncating(m), logS = Math.Log(s), keep = 1 - eps, spread = eps / n, acc = 0;
+            double md = double.CreateTruncating(m), logS = Math.Log(s), keep = 1 - eps, spread = eps / n;
+            loss[r] = Of<T>(T.IsFinite(m) ? FiniteLoss(zr, pr, md, logS, keep, spread) : PolicyLoss(zr, pr, md, logS, keep, spread));
+        }
+
+        /// <summary>Σ_c w_c p'_c·((m − z_c) + log s) over the terms whose weight is not 0, as Σ w p'·(m − z) + log s·Σ w p'
+        /// (every m − z_c ≥ 0: nothing cancels), in double, eight classes at a time.</summary>
+        private double FiniteLoss(ReadOnlySpan<T> zr, ReadOnlySpan<T> pr, double md, double logS, double keep, double spread)
+        {
+            Vector256<double> acc = Vector256<double>.Zero, weight = Vector256<double>.Zero, mv = Vector256.Create(md);
+            int c = 0;
+            for (; c + 8 <= n; c += 8)
+            {
+                var (z0, z1) = Wide.Load(zr, c);
+                var (p0, p1) = Wide.Load(pr, c);
+                if (spread != 0)
+                {
+                    p0 = (p0 * keep) + Vector256.Create(spread);
+                    p1 = (p1 * keep) + Vector256.Create(spread);
+                }
+
+                if (w is not null)
+                {
+                    var (w0, w1) = Wide.Load<T>(w, c);
+                    p0 *= w0;
+                    p1 *= w1;
+                }
+
+                // 0·(m − z) := 0, also where z = −inf
+                acc += Vector256.ConditionalSelect(Vector256.Equals(p0, Vector256<double>.Zero), Vector256<double>.Zero, p0 * (mv - z0));
+                acc += Vector256.ConditionalSelect(Vector256.Equals(p1, Vector256<double>.Zero), Vector256<double>.Zero, p1 * (mv - z1));
+                weight += p0 + p1;
+            }
+
+            double total = Vector256.Sum(acc), mass = Vector256.Sum(weight);
+            for (; c < n; c++)
+            {
+                double wp = Target(pr[c], w, c, keep, spread);
+                if (wp != 0) total += wp * (md - double.CreateTruncating(zr[c]));
+                mass += wp;
+            }
+
+            return total + (logS * mass);
+        }
+
+        /// <summary>The loss of a row with ±inf (see <see cref="NegLogQ"/>), term by term.</summary>
+        private double PolicyLoss(ReadOnlySpan<T> zr, ReadOnlySpan<T> pr, double md, double logS, double keep, double spread)
+        {
+            double acc = 0;
             for (int c = 0; c < n; c++)
             {
                 double wp = Target(pr[c], w, c, keep, spread);
@@ -499,7 +560,7 @@ internal static class SoftmaxCrossEntropy
                 }
             }
 
-            loss[r] = Of<T>(acc);
+            return acc;
         }
     }
 
@@ -545,40 +606,36 @@ internal static class SoftmaxCrossEntropy
         where T : unmanaged, IFloatingPointIeee754<T> =>
         ForRows<T, DenseBackZ<T>>(rows, n, new(z, p, w, eps, normalized, max, sum, g, gz, n, accumulate), scratch: true);
 
-    private readonly struct DenseBackZ<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, T[] max, double[] sum, T[] g, T[] gz, int n, bool accumulate) : IRowKernel<T>
+    private readonly unsafe struct DenseBackZ<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, T[] max, double[] sum, T[] g, T[] gz, int n, bool accumulate) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public void Row(int r, Span<T> e)
+        /// <summary>g·(q·Σ w p' − w⊙p') with p' = (1 − ε)p + ε/n: the row pass d (+)= e·(g·Σ w p'/s) − g·ε/n (the last term
+        /// only without weights), then d −= g(1 − ε)·p, or with weights d −= g·w⊙p' through the scratch row.</summary>
+        public void Row(int r, Span<T> tmp)
         {
             ReadOnlySpan<T> pr = p.AsSpan(r * n, n);
             Span<T> d = gz.AsSpan(r * n, n);
-            if (!accumulate) d.Clear();
-            Numerators<T>(z.AsSpan(r * n, n), max[r], e);
-            double gr = double.CreateTruncating(g[r]), s = sum[r], keep = 1 - eps, spread = eps / n;
-            if (normalized && w is null)
+            double gr = double.CreateTruncating(g[r]), keep = 1 - eps, spread = eps / n;
+            double total = normalized && w is null ? 1
+                : w is null ? (keep * SumInDouble(pr)) + (spread * n)
+                : (keep * DotInDouble<T>(w, pr)) + (spread * SumInDouble<T>(w));
+            fixed (T* pz = z, pd = d)
             {
-                // g·(q − p') with p' = (1 − ε)p + ε/n.
-                TensorPrimitives.MultiplyAdd(e, Of<T>(gr / s), d, d);
-                TensorPrimitives.MultiplyAdd(pr, Of<T>(-gr * keep), d, d);
-                if (spread != 0)
-                {
-                    TensorPrimitives.Subtract(d, Of<T>(gr * spread), d);
-                }
+                // no streaming stores: the row is read again right below
+                ScaledNumerators(pz + ((nint)r * n), n, max[r], Of<T>(gr * total / sum[r]), w is null ? Of<T>(-gr * spread) : T.Zero, pd, accumulate, stashed: false, stream: false);
+            }
 
+            if (w is null)
+            {
+                TensorPrimitives.MultiplyAdd(pr, Of<T>(-gr * keep), d, d);
                 return;
             }
 
-            double total = 0;
-            for (int c = 0; c < n; c++)
-            {
-                total += Target(pr[c], w, c, keep, spread);
-            }
-
-            double scale = gr * total / s;
-            for (int c = 0; c < n; c++)
-            {
-                d[c] += Of<T>((double.CreateTruncating(e[c]) * scale) - (gr * Target(pr[c], w, c, keep, spread)));
-            }
+            Span<T> t = tmp[..n];
+            TensorPrimitives.Multiply(pr, Of<T>(keep), t);
+            TensorPrimitives.Add(t, Of<T>(spread), t);
+            TensorPrimitives.Multiply(t, w, t);
+            TensorPrimitives.MultiplyAdd(t, Of<T>(-gr), d, d);
         }
     }
 
@@ -595,9 +652,40 @@ internal static class SoftmaxCrossEntropy
         {
             ReadOnlySpan<T> zr = z.AsSpan(r * n, n);
             Span<T> d = gp.AsSpan(r * n, n);
-            if (!accumulate) d.Clear();
             double coef = double.CreateTruncating(g[r]) * (1 - eps), md = double.CreateTruncating(max[r]), logS = Math.Log(sum[r]);
-            for (int c = 0; c < n; c++)
+            int c = 0;
+            if (T.IsFinite(max[r]))
+            {
+                // coef·w·((m − z) + log s) in double, eight classes at a time; −log q = +inf (z = −inf) takes the cap.
+                Vector256<double> mv = Vector256.Create(md), lv = Vector256.Create(logS), cv = Vector256.Create(cap), inf = Vector256.Create(double.PositiveInfinity);
+                for (; c + 8 <= n; c += 8)
+                {
+                    var (z0, z1) = Wide.Load(zr, c);
+                    var q0 = (mv - z0) + lv;
+                    var q1 = (mv - z1) + lv;
+                    q0 = Vector256.ConditionalSelect(Vector256.Equals(q0, inf), cv, q0) * coef;
+                    q1 = Vector256.ConditionalSelect(Vector256.Equals(q1, inf), cv, q1) * coef;
+                    if (w is not null)
+                    {
+                        var (w0, w1) = Wide.Load<T>(w, c);
+                        q0 *= w0;
+                        q1 *= w1;
+                    }
+
+                    if (accumulate)
+                    {
+                        var (d0, d1) = Wide.Load<T>(d, c);
+                        Wide.Store(d, c, d0 + q0, d1 + q1);
+                    }
+                    else
+                    {
+                        Wide.Store(d, c, q0, q1);
+                    }
+                }
+            }
+
+            if (!accumulate) d[c..].Clear();
+            for (; c < n; c++)
             {
                 double nlq = NegLogQ(md, double.CreateTruncating(zr[c]), logS);
                 if (double.IsPositiveInfinity(nlq))

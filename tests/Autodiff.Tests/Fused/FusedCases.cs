@@ -396,6 +396,11 @@ internal static class FusedCatalog
         new DenseCase(new(3, 5), 1, Normalized: false, Eps: 0.2, Weights: true),
         new DenseCase(new(2, 3, 4), 2, Normalized: true, Weights: true),
         new DenseCase(new(3, 2, 4), 0, Normalized: true, Eps: 0.05),
+        // rows of 8 classes or more take the vector passes (8 at a time, then a tail)
+        new DenseCase(new(3, 21), 1, Normalized: true),
+        new DenseCase(new(3, 13), 1, Normalized: false),
+        new DenseCase(new(2, 19), 1, Normalized: false, Eps: 0.1, Weights: true),
+        new DenseCase(new(17, 2), 0, Normalized: true, Eps: 0.2, Weights: true),
         new SparseCase(new(6, 5), 1),
         new SparseCase(new(2, 5, 3), 1),
         new SparseCase(new(5, 4), 0),
