@@ -1,6 +1,5 @@
 using Autodiff.Rewrite;
 using Autodiff.Text;
-using CsCheck;
 
 namespace Autodiff.Tests.Rewrite;
 
@@ -15,19 +14,19 @@ public class DifferentialTests
     public void SimplifiedGraphAgreesWithNaiveGraph(SharingPolicy sharing)
     {
         int fused = 0, recomputed = 0;
-        Gen.Int[0, int.MaxValue].Sample(seed =>
+        foreach (int seed in Enumerable.Range(1, 600))   // fixed seeds, so a run is reproducible (see RewriteSoundnessTests)
         {
             var prog = new RandomProgram(seed);
             var result = Simplifier.Simplify(prog.Graph, new SimplifyOptions(Sharing: sharing));
-            if (result.Rewrites.Count > 0) Interlocked.Increment(ref fused);
-            if (result.Rewrites.Any(s => s.Note is not null)) Interlocked.Increment(ref recomputed);
+            if (result.Rewrites.Count > 0) fused++;
+            if (result.Rewrites.Any(s => s.Note is not null)) recomputed++;
             var inputs = prog.Inputs();
             var naive = new Tape(prog.Graph).Run(inputs);
             var simple = new Tape(result.After).Run(inputs);
             string Where() => $"seed {seed}\n{Printer.Print(prog.Graph)}\nsimplified:\n{Printer.Print(result.After)}";
             RandomProgram.AssertClose(naive.Value, simple.Value, "value", Where);
             foreach (var (name, g) in naive.Gradients) RandomProgram.AssertClose(g, simple.Gradients[name], "d/d" + name, Where);
-        }, iter: 600, threads: 1);
+        }
         Assert.True(fused > 300, $"only {fused} of 600 random programs were rewritten at all");
         Assert.True(sharing == SharingPolicy.Keep || recomputed > 30, $"only {recomputed} of 600 random programs had a fusion recompute a shared node");
     }
