@@ -559,6 +559,13 @@ internal unsafe interface ISimd<T, TV, TD>
 
     static abstract TV Load(T* p);
 
+    /// <summary>The first <paramref name="n"/> (less than <see cref="Count"/>) elements at p, then <paramref name="pad"/>;
+    /// reads no element past the n-th (a masked load).</summary>
+    static abstract TV LoadFirst(T* p, int n, T pad);
+
+    /// <summary>Stores the first <paramref name="n"/> (less than <see cref="Count"/>) lanes of v at p and nothing else.</summary>
+    static abstract void StoreFirst(T* p, int n, TV v);
+
     static abstract void Store(T* p, TV v);
 
     /// <summary>A store that bypasses the caches; <paramref name="p"/> is aligned to the vector size.</summary>
@@ -613,6 +620,23 @@ internal readonly unsafe struct Simd512<T> : ISimd<T, Vector512<T>, Vector512<do
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Load(T* p) => Vector512.Load(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<T> LoadFirst(T* p, int n, T pad) =>
+        typeof(T) == typeof(float)
+            ? Avx512F.MaskLoad((float*)p, Below(n).AsSingle(), Vector512.Create((float)(object)pad)).As<float, T>()
+            : Avx512F.MaskLoad((double*)p, Below(n).AsDouble(), Vector512.Create((double)(object)pad)).As<double, T>();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreFirst(T* p, int n, Vector512<T> v)
+    {
+        if (typeof(T) == typeof(float)) Avx512F.MaskStore((float*)p, Below(n).AsSingle(), v.AsSingle());
+        else Avx512F.MaskStore((double*)p, Below(n).AsDouble(), v.AsDouble());
+    }
+
+    /// <summary>The mask of the lanes at index &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Below(int n) => ~LanesFrom(n);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(T* p, Vector512<T> v) => v.Store(p);
@@ -688,6 +712,24 @@ internal readonly unsafe struct Simd256<T> : ISimd<T, Vector256<T>, Vector256<do
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Load(T* p) => Vector256.Load(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> LoadFirst(T* p, int n, T pad)
+    {
+        var below = ~LanesFrom(n);
+        var v = typeof(T) == typeof(float)
+            ? Avx.MaskLoad((float*)p, below.AsSingle()).As<float, T>()
+            : Avx.MaskLoad((double*)p, below.AsDouble()).As<double, T>();
+        return Vector256.ConditionalSelect(below, v, Vector256.Create(pad));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreFirst(T* p, int n, Vector256<T> v)
+    {
+        var below = ~LanesFrom(n);
+        if (typeof(T) == typeof(float)) Avx.MaskStore((float*)p, below.AsSingle(), v.AsSingle());
+        else Avx.MaskStore((double*)p, below.AsDouble(), v.AsDouble());
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(T* p, Vector256<T> v) => v.Store(p);
@@ -770,6 +812,13 @@ internal readonly unsafe struct Simd1<T> : ISimd<T, T, double>
     public static int Count => 1;
 
     public static T Load(T* p) => *p;
+
+    public static T LoadFirst(T* p, int n, T pad) => n > 0 ? *p : pad;
+
+    public static void StoreFirst(T* p, int n, T v)
+    {
+        if (n > 0) *p = v;
+    }
 
     public static void Store(T* p, T v) => *p = v;
 

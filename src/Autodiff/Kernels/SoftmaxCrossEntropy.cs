@@ -942,8 +942,8 @@ internal static unsafe class RowPasses
 }
 
 /// <summary>One row pass written once for any vector type (see <see cref="ISimd{T, TV, TD}"/>): four vectors per step,
-/// and a last vector that overlaps the previous ones (masked where it must not count twice). Rows shorter than one vector
-/// run the scalar version. Sums add the four vectors in T and accumulate that in double lanes.</summary>
+/// and a last vector that overlaps the previous ones (masked where it must not count twice). A row shorter than one
+/// vector is one masked vector (padded with −inf under an exponential, whose exp is 0), so it gets the vector exp too. Sums add the four vectors in T and accumulate that in double lanes.</summary>
 internal static unsafe class RowPass<T, TV, TD, TS>
     where T : unmanaged, IFloatingPointIeee754<T>
     where TV : struct
@@ -958,8 +958,7 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         if (n == 0) return T.NegativeInfinity;
         if (n < w)
         {
-            T* buf = stackalloc T[w];
-            return TS.MaxAcross(LoadShort(x, n, T.NegativeInfinity, buf));
+            return TS.MaxAcross(TS.LoadFirst(x, n, T.NegativeInfinity));
         }
 
         TV a0 = TS.Load(x), a1 = a0, a2 = a0, a3 = a0;
@@ -986,8 +985,7 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         TV mv = TS.Splat(m);
         if (n < w)
         {
-            T* buf = stackalloc T[w];
-            return TS.Total(TS.AddWidened(default, TS.ExpNonPositive(TS.Sub(LoadShort(x, n, T.NegativeInfinity, buf), mv))));
+            return TS.Total(TS.AddWidened(default, TS.ExpNonPositive(TS.Sub(TS.LoadFirst(x, n, T.NegativeInfinity), mv))));
         }
 
         TD s = default;
@@ -1017,9 +1015,8 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         TV mv = TS.Splat(m), kv = TS.Splat(k), av = TS.Splat(add);
         if (n < w)
         {
-            T* buf = stackalloc T[w];
-            TV e = TS.ExpNonPositive(TS.Sub(LoadShort(x, n, T.NegativeInfinity, buf), mv));
-            StoreShort(d, n, accumulate ? TS.MulAdd(e, kv, TS.Add(LoadShort(d, n, T.Zero, buf), av)) : TS.MulAdd(e, kv, av), buf);
+            TV e = TS.ExpNonPositive(TS.Sub(TS.LoadFirst(x, n, T.NegativeInfinity), mv));
+            TS.StoreFirst(d, n, accumulate ? TS.MulAdd(e, kv, TS.Add(TS.LoadFirst(d, n, T.Zero), av)) : TS.MulAdd(e, kv, av));
             return;
         }
 
@@ -1089,9 +1086,8 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         TV mv = TS.Splat(m);
         if (n < w)
         {
-            T* buf = stackalloc T[w];
-            TV e = TS.ExpNonPositive(TS.Sub(LoadShort(x, n, T.NegativeInfinity, buf), mv));
-            StoreShort(d, n, e, buf);
+            TV e = TS.ExpNonPositive(TS.Sub(TS.LoadFirst(x, n, T.NegativeInfinity), mv));
+            TS.StoreFirst(d, n, e);
             return TS.Total(TS.AddWidened(default, e));
         }
 
@@ -1140,8 +1136,7 @@ internal static unsafe class RowPass<T, TV, TD, TS>
         TV kv = TS.Splat(k), av = TS.Splat(add);
         if (n < w)
         {
-            T* buf = stackalloc T[w];
-            StoreShort(d, n, TS.MulAdd(LoadShort(d, n, T.Zero, buf), kv, av), buf);
+            TS.StoreFirst(d, n, TS.MulAdd(TS.LoadFirst(d, n, T.Zero), kv, av));
             return;
         }
 
@@ -1166,25 +1161,6 @@ internal static unsafe class RowPass<T, TV, TD, TS>
             TV old = TS.Load(d + n - w);
             TS.Store(d + n - w, TS.Select(TS.LanesFrom(w - (n - i)), TS.MulAdd(old, kv, av), old));
         }
-    }
-
-    /// <summary>A row shorter than one vector as one vector: its n elements, then <paramref name="pad"/> (−inf under an
-    /// exponential, whose exp is 0; 0 for a gradient), through the stack buffer <paramref name="buf"/> of one vector, so
-    /// short rows get the vector exp too. (For the scalar width, n &lt; 1 is the empty row: the pad alone.)</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV LoadShort(T* x, int n, T pad, T* buf)
-    {
-        for (int i = 0; i < n; i++) buf[i] = x[i];
-        for (int i = n; i < TS.Count; i++) buf[i] = pad;
-        return TS.Load(buf);
-    }
-
-    /// <summary>Stores the first n lanes of v at d (through the stack buffer <paramref name="buf"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreShort(T* d, int n, TV v, T* buf)
-    {
-        TS.Store(buf, v);
-        for (int i = 0; i < n; i++) d[i] = buf[i];
     }
 
     /// <summary>The number of leading elements of x before the first vector-aligned one, when a row of n is long enough
