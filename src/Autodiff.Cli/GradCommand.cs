@@ -61,7 +61,7 @@ internal static class GradCommand
     }
 
     /// <summary>The backward graph printed as a program with one result <c>grad_NAME</c> per target; unless
-    /// <paramref name="raw"/>, each gradient is first run through the canonicalize phase (<see cref="Rules.Canonicalize"/>),
+    /// <paramref name="raw"/>, each gradient is first run through the canonicalize phase (<see cref="Rules.BackwardCanonicalize"/>),
     /// whose rules keep the values. The later phases are not run: they would show a stabilized computation that the tape
     /// does not perform for this graph.</summary>
     internal static string Backward(Graph graph, string[] wrt, bool raw)
@@ -77,7 +77,7 @@ internal static class GradCommand
             var node = grads[n].Node;
             if (!raw)
             {
-                var after = Simplifier.Simplify(graph.WithOutput(node, names), new SimplifyOptions(Phases: [Rules.Canonicalize])).After;
+                var after = Simplifier.Simplify(graph.WithOutput(node, names), new SimplifyOptions(Phases: [Rules.BackwardCanonicalize])).After;
                 node = after.Output;
                 foreach (var (k, v) in after.Names) names.TryAdd(k, v);
             }

@@ -120,8 +120,7 @@ public static class Rules
 
     /// <summary>Chains of layout ops collapse, and broadcasts move outward past cheap exact elementwise ops, so a backward
     /// graph's seed (<c>broadcast_to(reshape(-1, shape=1), shape=n) / n</c>) becomes one broadcast constant that
-    /// <see cref="DropBroadcast"/> then folds into its use. Each rewrite gives the same values bit for bit, except that
-    /// <c>reduce-over-size-one</c> keeps a −0 that the sum kernel turns into +0.</summary>
+    /// <see cref="DropBroadcast"/> then folds into its use. Each rewrite gives the same values bit for bit.</summary>
     public static readonly Rule[] Layout =
     [
         new("reshape-of-reshape", "reshape(reshape(x, s1), s2) => reshape(x, s2)", typeof(ReshapeOp),
@@ -147,6 +146,14 @@ public static class Rules
         new("broadcast-out-of-arithmetic", BroadcastOutPattern, typeof(NegOp),
             n => n.Inputs[0].Op is BroadcastToOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
             m => (-m["x"].Expr).BroadcastTo(m.Root.Shape.ToArray()).Node),
+    ];
+
+    /// <summary>Sums and means over size-1 axes become reshapes. Only for backward graphs (<see cref="BackwardCanonicalize"/>):
+    /// in a forward graph it would hide <c>sqrt(sum(square(x), axis=a))</c> and <c>sum(abs(x)^p, axis=a)^(1/p)</c> over a
+    /// single class from <c>pnorm-from-naive</c>, whose gradient at the zero vector is 0 where the hand-written chain's is
+    /// 0·inf = NaN. The same values bit for bit, except that it keeps a −0 that the sum kernel turns into +0.</summary>
+    public static readonly Rule[] ReduceOverSizeOne =
+    [
         .. new[] { typeof(SumOp), typeof(MeanOp) }.Select(t => new Rule("reduce-over-size-one",
             "sum(x, axis=a) => reshape(x, ...), mean(x, axis=a) => reshape(x, ...)   (every reduced axis has size 1)", t,
             n => ((ReduceOp)n.Op).Axes.All(a => n.Inputs[0].Shape[a] == 1) ? M(n)!.Bind("x", n.Inputs[0]) : null,
@@ -162,9 +169,12 @@ public static class Rules
     public static IReadOnlyList<Rule> Canonical { get; } =
         [FoldConstants, DoubleNegation, .. Identities, AddNegation, MulByReciprocal, .. PullNegation, KeepDimsReshape, .. Binaries(DropBroadcast), .. Layout];
 
-    /// <summary>The first phase: the small algebra of <see cref="Canonical"/> alone (what <c>autodiff grad</c> runs on
-    /// backward graphs).</summary>
+    /// <summary>The first phase: the small algebra of <see cref="Canonical"/> alone.</summary>
     public static RuleSet Canonicalize { get; } = new("canonicalize", Canonical);
+
+    /// <summary>What <c>autodiff grad</c> runs on backward graphs: <see cref="Canonical"/> and
+    /// <see cref="ReduceOverSizeOne"/>.</summary>
+    public static RuleSet BackwardCanonicalize { get; } = new("canonicalize", [.. Canonical, .. ReduceOverSizeOne]);
 
     private static IEnumerable<Rule> Binaries(Rule r) =>
         new[] { typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp), typeof(MaximumOp), typeof(MinimumOp), typeof(PowOp) }
@@ -434,5 +444,5 @@ public static class Rules
     ];
 
     /// <summary>Every distinct rule name in the catalogue.</summary>
-    public static IEnumerable<string> Names => Phases.SelectMany(p => p.Rules).Select(r => r.Name).Distinct();
+    public static IEnumerable<string> Names => Phases.Append(BackwardCanonicalize).SelectMany(p => p.Rules).Select(r => r.Name).Distinct();
 }
