@@ -148,6 +148,34 @@ public static class Rules
             m => (-m["x"].Expr).BroadcastTo(m.Root.Shape.ToArray()).Node),
     ];
 
+    /// <summary><c>a - c·t => a + (-c)·t</c> and <c>a + c·t => a - (-c)·t</c> where the right operand is a product or
+    /// quotient chain whose leftmost factor is a negative scalar constant c (a backward graph's <c>x - -0.1 * y / p</c>
+    /// becomes <c>x + 0.1 * y / p</c>). Exact: negating c negates the chain's value bit for bit, and a − y is a + (−y).
+    /// Backward graphs only (<see cref="BackwardCanonicalize"/>), like <see cref="ReduceOverSizeOne"/>.</summary>
+    public static readonly Rule[] NegativeFactor =
+    [
+        .. new[] { typeof(AddOp), typeof(SubOp) }.Select(t => new Rule("negative-factor",
+            "a - c * t => a + (-c) * t, a + c * t => a - (-c) * t   (c a negative scalar constant, leftmost in a chain of * and /)", t,
+            n => NegativeLeftmost(n.Inputs[1]) is not null ? M(n)!.Bind("a", n.Inputs[0]).Bind("t", n.Inputs[1]) : null,
+            m =>
+            {
+                var flipped = Flip(m["t"]);
+                return (m.Root.Op is SubOp ? m["a"].Expr + flipped : m["a"].Expr - flipped).Node;
+            })),
+    ];
+
+    /// <summary>The leftmost leaf of a chain of * and / when it is a scalar constant below 0; else null.</summary>
+    private static Node? NegativeLeftmost(Node n)
+    {
+        while (n.Op is MulOp or DivOp) n = n.Inputs[0];
+        return n.Op is ConstantOp { Value: < 0 } && n.Shape.Size == 1 ? n : null;
+    }
+
+    /// <summary>The chain with its leftmost constant c replaced by −c.</summary>
+    private static Expr Flip(Node n) =>
+        n.Op is MulOp or DivOp ? n.Builder.Make(n.Op, Flip(n.Inputs[0]).Node, n.Inputs[1]).Expr
+        : n.Builder.Make(((ConstantOp)n.Op) with { Value = -((ConstantOp)n.Op).Value }).Expr;
+
     /// <summary>Sums and means over size-1 axes become reshapes. Only for backward graphs (<see cref="BackwardCanonicalize"/>):
     /// in a forward graph it would hide <c>sqrt(sum(square(x), axis=a))</c> and <c>sum(abs(x)^p, axis=a)^(1/p)</c> over a
     /// single class from <c>pnorm-from-naive</c>, whose gradient at the zero vector is 0 where the hand-written chain's is
@@ -172,9 +200,9 @@ public static class Rules
     /// <summary>The first phase: the small algebra of <see cref="Canonical"/> alone.</summary>
     public static RuleSet Canonicalize { get; } = new("canonicalize", Canonical);
 
-    /// <summary>What <c>autodiff grad</c> runs on backward graphs: <see cref="Canonical"/> and
-    /// <see cref="ReduceOverSizeOne"/>.</summary>
-    public static RuleSet BackwardCanonicalize { get; } = new("canonicalize", [.. Canonical, .. ReduceOverSizeOne]);
+    /// <summary>What <c>autodiff grad</c> runs on backward graphs: <see cref="Canonical"/>, <see cref="ReduceOverSizeOne"/>
+    /// and <see cref="NegativeFactor"/>.</summary>
+    public static RuleSet BackwardCanonicalize { get; } = new("canonicalize", [.. Canonical, .. ReduceOverSizeOne, .. NegativeFactor]);
 
     private static IEnumerable<Rule> Binaries(Rule r) =>
         new[] { typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp), typeof(MaximumOp), typeof(MinimumOp), typeof(PowOp) }

@@ -65,6 +65,10 @@ public class RuleTests
         new("reduce-over-size-one", "reduce-over-size-one", true, "input v: f64[4, 1]\nr = sum(v, axis=1)"),
         new("reduce-over-size-one-mean", "reduce-over-size-one", true, "input v: f64[4, 1, 1]\nr = mean(v, axis=(1, 2), keepdims=true)"),
         new("reduce-over-size-one-not-all", "reduce-over-size-one", false, "input v: f64[4, 1]\nr = sum(v, axis=(0, 1))"),
+        new("negative-factor-sub", "negative-factor", true, "input x: f64[3]\ninput y: f64[3]\nr = x - -0.5 * y / x"),
+        new("negative-factor-add", "negative-factor", true, "input x: f64[3]\ninput y: f64[3]\nr = x + -0.5 * y"),
+        new("negative-factor-positive", "negative-factor", false, "input x: f64[3]\ninput y: f64[3]\nr = x - 0.5 * y"),
+        new("negative-factor-not-leftmost", "negative-factor", false, "input x: f64[3]\ninput y: f64[3]\nr = x - y * -0.5"),
 
         new("softmax", "softmax", true, X + "e = exp(x)\nr = e / sum(e, axis=1, keepdims=true)"),
         new("softmax-reciprocal", "softmax", true, X + "e = exp(x)\nr = e * (1 / sum(e, axis=1, keepdims=true))"),
