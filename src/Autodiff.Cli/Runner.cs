@@ -32,6 +32,24 @@ internal static class Runner
         return Median(times);
     }
 
+    /// <summary>Median wall time in milliseconds of forward+backward passes for a quick side-by-side: passes run until at
+    /// least 3 and 50 ms have gone by (warm-up: the JIT compiles the kernels in the first calls), then at least
+    /// <paramref name="minimum"/> passes and 100 ms are timed (at most 1000 passes). Returns the median and the count.</summary>
+    public static (double Ms, int Passes) QuickMedianMs(Tape tape, IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent, int minimum)
+    {
+        long warm = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 3 || (Stopwatch.GetElapsedTime(warm).TotalMilliseconds < 50 && i < 1000); i++) tape.Run(inputs, cotangent);
+        var times = new List<double>();
+        long begin = Stopwatch.GetTimestamp();
+        while (times.Count < minimum || (Stopwatch.GetElapsedTime(begin).TotalMilliseconds < 100 && times.Count < 1000))
+        {
+            long start = Stopwatch.GetTimestamp();
+            tape.Run(inputs, cotangent);
+            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        return (Median([.. times]), times.Count);
+    }
+
     /// <summary>The median (mean of the two middle values for an even count).</summary>
     public static double Median(double[] xs)
     {
