@@ -89,7 +89,7 @@ internal static class BenchCommand
         var (report, clear) = Runner.Progress(io, $"bench {label}:", iterations);
         try
         {
-            tape.Run(values, cot);   // warm-up
+            Runner.WarmUp(tape, values, cot);
             return Runner.MedianMs(tape, values, cot, iterations, report);
         }
         finally

@@ -37,8 +37,7 @@ internal static class Runner
     /// <paramref name="minimum"/> passes and 100 ms are timed (at most 1000 passes). Returns the median and the count.</summary>
     public static (double Ms, int Passes) QuickMedianMs(Tape tape, IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent, int minimum)
     {
-        long warm = Stopwatch.GetTimestamp();
-        for (int i = 0; i < 3 || (Stopwatch.GetElapsedTime(warm).TotalMilliseconds < 50 && i < 1000); i++) tape.Run(inputs, cotangent);
+        WarmUp(tape, inputs, cotangent);
         var times = new List<double>();
         long begin = Stopwatch.GetTimestamp();
         while (times.Count < minimum || (Stopwatch.GetElapsedTime(begin).TotalMilliseconds < 100 && times.Count < 1000))
@@ -48,6 +47,14 @@ internal static class Runner
             times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
         return (Median([.. times]), times.Count);
+    }
+
+    /// <summary>Forward+backward passes until at least 3 and 50 ms have gone by (at most 1000), so the JIT has compiled
+    /// the kernels before anything is timed.</summary>
+    public static void WarmUp(Tape tape, IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent)
+    {
+        long warm = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 3 || (Stopwatch.GetElapsedTime(warm).TotalMilliseconds < 50 && i < 1000); i++) tape.Run(inputs, cotangent);
     }
 
     /// <summary>The median (mean of the two middle values for an even count).</summary>
