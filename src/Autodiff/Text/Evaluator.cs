@@ -152,7 +152,9 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
         switch (p.Kind)
         {
             case ArgKind.Tensor:
-                return arg.Value!.Value;
+                return p.IntegerLiterals && arg is NumAst { Number: var v } && v == Math.Floor(v) && Math.Abs(v) <= 9007199254740992
+                    ? _builder.Constant(v, DType.I64)
+                    : arg.Value!.Value;
             case ArgKind.Int:
                 return AsInt(arg) ?? throw Bad("an integer");
             case ArgKind.Ints:

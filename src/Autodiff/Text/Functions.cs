@@ -26,10 +26,15 @@ public enum ArgKind
 /// <param name="Name">The parameter name, used for named arguments and in messages.</param>
 /// <param name="Kind">The kind of value accepted.</param>
 /// <param name="Optional">True if the argument may be left out.</param>
-public sealed record FunctionParam(string Name, ArgKind Kind, bool Optional = false)
+/// <param name="IntegerLiterals">For a tensor operand: a whole-number literal given here is an i64 constant instead of a
+/// weakly typed float (the Gumbel ops' <c>step=7</c>).</param>
+public sealed record FunctionParam(string Name, ArgKind Kind, bool Optional = false, bool IntegerLiterals = false)
 {
     /// <summary>A tensor operand (optional ones, such as class weights, come after the required ones).</summary>
     public static FunctionParam Tensor(string name, bool optional = false) => new(name, ArgKind.Tensor, optional);
+
+    /// <summary>An i64 tensor operand, where a whole-number literal is an i64 constant.</summary>
+    public static FunctionParam IntegerTensor(string name, bool optional = false) => new(name, ArgKind.Tensor, optional, IntegerLiterals: true);
 
     /// <summary>An integer parameter.</summary>
     public static FunctionParam Int(string name, bool optional = false) => new(name, ArgKind.Int, optional);
@@ -280,7 +285,7 @@ public static class Functions
         // operand and the element index. The step prints as a named argument, so its parameter comes last and positional
         // calls without it keep their meaning.
         var logits = FunctionParam.Tensor("logits");
-        var step = FunctionParam.Tensor("step", optional: true);
+        var step = FunctionParam.IntegerTensor("step", optional: true);
         Register(new("gumbel_noise", [FunctionParam.Ints("shape"), FunctionParam.Int("seed"), FunctionParam.DType("dtype"), step],
             c => Expr.GumbelNoise(c.Builder, c.Ints("shape")!, c.Int("seed"), c.DType("dtype", c.DefaultFloat), c.OptionalTensor("step"))));
         Register(new("gumbel_max", [logits, FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed"), step],

@@ -23,6 +23,7 @@ public class GumbelTextTests
         Decls + StepDecl + "t = gumbel_top_k(z, step=s, k=2, seed=5)",
         Decls + StepDecl + "g = gumbel_noise(step=s, shape=(4, 3), seed=1, dtype=f32)\ny = softmax((z + g) / 0.5, axis=1)",
         Decls + StepDecl + "g = gumbel_noise(shape=(2,), seed=1, step=constant(7, dtype=i64))",
+        Decls + "k = gumbel_max(z, axis=1, seed=3, step=7)\nl = gumbel_top_k(z, k=2, seed=5, step=-2)",
     };
 
     private const string StepDecl = "input s: i64[]\n";
@@ -43,6 +44,10 @@ public class GumbelTextTests
         var z = b.Input("z", DType.F32, 4, 3);
         var s = b.Input("s", DType.I64);
         TextAssert.SameStructure(b.Build(z.GumbelMax(3, axis: 1, step: s)), Parser.Parse("input z: f32[4, 3]\n" + StepDecl + "k = gumbel_max(z, axis=1, seed=3, step=s)"));
+        // A whole-number literal step is the i64 constant.
+        TextAssert.SameStructure(
+            Parser.Parse(Decls + "k = gumbel_max(z, axis=1, seed=3, step=constant(7, dtype=i64))"),
+            Parser.Parse(Decls + "k = gumbel_max(z, axis=1, seed=3, step=7)"));
         var n = new GraphBuilder();
         TextAssert.SameStructure(n.Build(Expr.GumbelNoise(n, [2], 1, DType.F32, n.Input("s", DType.I64))), Parser.Parse(StepDecl + "k = gumbel_noise(shape=2, seed=1, step=s)"));
     }
@@ -70,7 +75,7 @@ public class GumbelTextTests
     [InlineData("k = gumbel_top_k(z, k=4, seed=1)", "k = 4 must be in [1, 3]")]
     [InlineData("k = gumbel_softmax(z, tau=-1, seed=1)", "tau must be positive")]
     [InlineData("k = gumbel_max(z, axis=2, seed=1)", "axis 2 is out of range")]
-    [InlineData("k = gumbel_max(z, seed=1, step=3)", "5:5: gumbel_max: step must be an i64 scalar (shape []), got f32[]")]
+    [InlineData("k = gumbel_max(z, seed=1, step=3.5)", "5:5: gumbel_max: step must be an i64 scalar (shape []), got f32[]")]
     [InlineData("k = gumbel_softmax(z, tau=1, seed=1, step=t)", "5:5: gumbel_softmax: step must be an i64 scalar (shape []), got i64[2]")]
     [InlineData("k = gumbel_top_k(z, k=1, seed=1, step=z)", "gumbel_top_k: step must be an i64 scalar (shape []), got f32[4, 3]")]
     [InlineData("k = gumbel_noise(shape=2, seed=1, step=constant(1, dtype=f64))", "gumbel_noise: step must be an i64 scalar (shape []), got f64[]")]
