@@ -24,6 +24,19 @@ public sealed class Workload
                 for (int i = 0; i < labels.Length; i++) labels[i] = rnd.Next(classes);
                 _inputs[op.InputName] = Tensor.FromArray(labels, input.Shape);
             }
+            else if (op.Facts.ProbsAxis is not null)
+            {
+                // rows that sum to 1 (the last axis)
+                int classes = input.Shape[^1];
+                var p = new double[input.Shape.Size];
+                for (int r = 0; r < p.Length / classes; r++)
+                {
+                    double s = 0;
+                    for (int j = 0; j < classes; j++) s += p[(r * classes) + j] = rnd.NextDouble();
+                    for (int j = 0; j < classes; j++) p[(r * classes) + j] /= s;
+                }
+                _inputs[op.InputName] = Tensor.FromDoubles(op.Type, input.Shape, p);
+            }
             else
             {
                 double std = op.InputName == "w" ? 1 / Math.Sqrt(input.Shape[0]) : 3;
@@ -72,6 +85,7 @@ public static class Programs
         "naive_lse" => NaiveLogSumExp(dt, n, c),
         "simplified_lse" => Simplifier.Simplify(NaiveLogSumExp(dt, n, c)).After,
         "matmul" => MatMul(dt, n, c),
+        "dense" => Dense(dt, n, c),
         _ => throw new ArgumentException($"unknown workload '{name}'; workloads are {string.Join(", ", Names)}"),
     };
 
@@ -91,6 +105,14 @@ public static class Programs
         e = exp(z)
         q = e / sum(e, axis=1, keepdims=true)
         loss = -mean(sum(one_hot(t, {c}) * log(q), axis=1))
+        """);
+
+    /// <summary><c>mean(softmax_cross_entropy(z, p, axis=1, normalized=true))</c> with probability targets p, both
+    /// differentiated (not in <see cref="Names"/>: the peer has no counterpart; ask for it by name).</summary>
+    public static Graph Dense(DType dt, int n, int c) => Text.Parser.Parse($"""
+        input z: {dt.Name()}[{n}, {c}]
+        input p: {dt.Name()}[{n}, {c}] probs(axis=1)
+        loss = mean(softmax_cross_entropy(z, p, axis=1, normalized=true))
         """);
 
     /// <summary><c>sum(logsumexp(z, axis=1))</c>.</summary>

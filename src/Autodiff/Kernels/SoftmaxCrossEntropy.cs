@@ -355,6 +355,7 @@ internal static class SoftmaxCrossEntropy
     private readonly struct SoftmaxBack<T>(T[] y, T[] g, T[] gx, int n, bool accumulate) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Row(int r, Span<T> tmp)
         {
             ReadOnlySpan<T> yr = y.AsSpan(r * n, n), gr = g.AsSpan(r * n, n);
@@ -374,6 +375,7 @@ internal static class SoftmaxCrossEntropy
     private readonly struct LogSoftmaxBack<T>(T[] y, T[] g, T[] gx, int n, bool accumulate) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Row(int r, Span<T> tmp)
         {
             ReadOnlySpan<T> yr = y.AsSpan(r * n, n), gr = g.AsSpan(r * n, n);
@@ -485,6 +487,7 @@ internal static class SoftmaxCrossEntropy
     private readonly unsafe struct DenseFwd<T>(T[] z, T[] p, T[]? w, double eps, T[] max, double[] sum, T[] loss, int n) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Row(int r, Span<T> tmp)
         {
             ReadOnlySpan<T> zr = z.AsSpan(r * n, n), pr = p.AsSpan(r * n, n);
@@ -579,6 +582,7 @@ internal static class SoftmaxCrossEntropy
     private readonly struct DenseFused<T>(DenseFwd<T> forward, DenseBackZ<T> logits, bool hasLogits, DenseBackP<T> targets, bool hasTargets) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Row(int r, Span<T> tmp)
         {
             forward.Row(r, tmp);
@@ -611,6 +615,7 @@ internal static class SoftmaxCrossEntropy
     {
         /// <summary>g·(q·Σ w p' − w⊙p') with p' = (1 − ε)p + ε/n: the row pass d (+)= e·(g·Σ w p'/s) − g·ε/n (the last term
         /// only without weights), then d −= g(1 − ε)·p, or with weights d −= g·w⊙p' through the scratch row.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Row(int r, Span<T> tmp)
         {
             ReadOnlySpan<T> pr = p.AsSpan(r * n, n);
@@ -648,6 +653,7 @@ internal static class SoftmaxCrossEntropy
     private readonly struct DenseBackP<T>(T[] z, T[]? w, double eps, T[] max, double[] sum, double cap, T[] g, T[] gp, int n, bool accumulate) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Row(int r, Span<T> tmp)
         {
             ReadOnlySpan<T> zr = z.AsSpan(r * n, n);
