@@ -29,7 +29,7 @@ internal static class BenchCommand
         });
         var iterations = new Option<int>("--iterations")
         {
-            Description = "Timed forward+backward passes per graph, after one warm-up pass.",
+            Description = "Timed forward+backward passes per graph, after a warm-up of at least 3 passes and 500 ms.",
             DefaultValueFactory = _ => 20,
             HelpName = "K",
         };
@@ -105,7 +105,7 @@ internal static class BenchCommand
             ["program", r.Session.Source.Display],
             ["inputs", r.Session.InputsDescription],
             ["threads", r.Threads.ToString()],
-            ["iterations", $"{r.Iterations} (after 1 warm-up)"],
+            ["iterations", $"{r.Iterations} (after a 500 ms warm-up)"],
         ];
         var lines = Format.Table(rows).ToList();
         lines.Add("");

@@ -78,6 +78,21 @@ public class BehaviourTests
         Assert.True(bench.Code == 0, bench.ToString());
     }
 
+    /// <summary>The benchmark workloads as programs (samples/bench, for <c>autodiff bench</c>): each parses, and the naive
+    /// ones simplify to the fused op the benchmark project times.</summary>
+    [Theory]
+    [InlineData("fused_ce", "loss = mean(sparse_softmax_cross_entropy(z, t, axis=1))")]
+    [InlineData("naive_ce", "loss = mean(sparse_softmax_cross_entropy(z, t, axis=1))")]
+    [InlineData("large_vocab_ce", "loss = mean(sparse_softmax_cross_entropy(z, t, axis=1))")]
+    [InlineData("logsumexp", "loss = sum(logsumexp(z, axis=1))")]
+    [InlineData("matmul", "loss = sum(z @ w)")]
+    public void BenchmarkWorkloadProgramsSimplifyToTheirFusedOps(string name, string simplified)
+    {
+        var r = Run("simplify", Path.Combine(RepoRoot, "samples", "bench", name + ".ad"), "--json");
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.Contains(simplified, Json(r).GetProperty("after").GetString());
+    }
+
     [Fact]
     public void CompareTextStatesTheCotangentForNonScalarOutputs()
     {
