@@ -111,8 +111,8 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         using var p = RowBuffer<T>.Read(c.Inputs[1], l);
         Tensor? gz = c.InputGrads[0], gp = c.InputGrads[1];
-        using var dz = RowBuffer<T>.Target(gz ?? c.Inputs[0], l, clear: false);
-        using var dp = RowBuffer<T>.Target(gp ?? c.Inputs[1], l, clear: false);
+        using var dz = gz is null ? default : RowBuffer<T>.Target(gz, l, clear: false);   // default: no rows, nothing rented
+        using var dp = gp is null ? default : RowBuffer<T>.Target(gp, l, clear: false);
         double cap = -Math.Log(double.CreateTruncating(T.Epsilon));
         Rows.DenseForwardBackward(
             z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, cap, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data,

@@ -30,6 +30,7 @@ public sealed class Tape
     private readonly int[] _tail;
     private readonly bool[] _head;
     private readonly int[] _sweep;
+    private readonly bool _fuses;
     private readonly Dictionary<string, Tensor> _result = new();
     private bool _forwardDone;
 
@@ -83,6 +84,7 @@ public sealed class Tape
         _inputSlots = graph.Inputs.Select(x => _slot.TryGetValue(x, out int s) ? s : -1).ToArray();
         _bindings = bindings.Select(b => b.ToArray()).ToArray();
         (_tail, _head, _sweep) = PlanSweep();
+        _fuses = _head.Contains(true) && _grads[_slot[graph.Output]] is not null;
         _zeroBeforeBackward = PlanZeroing();
     }
 
@@ -167,11 +169,26 @@ public sealed class Tape
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)
     {
         BindInputs(inputs);
+        return ForwardPass(fuseHeads: false);
+    }
+
+    /// <summary>Every node's forward in topological order; with <paramref name="fuseHeads"/> each head's forward and backward
+    /// in one pass (its output gradient is complete: the tail's backward has run).</summary>
+    private Tensor ForwardPass(bool fuseHeads)
+    {
         for (int i = 0; i < _order.Count; i++)
         {
             var c = _contexts[i];
             if (c is null || c.Node.Op is ConstantOp) continue;
-            c.Node.Op.Forward(c);
+            if (fuseHeads && _head[i])
+            {
+                c.GradOutput = _grads[i]!;
+                c.Node.Op.ForwardBackward(c);
+            }
+            else
+            {
+                c.Node.Op.Forward(c);
+            }
         }
         _forwardDone = true;
         return _values[_slot[_graph.Output]]!;
@@ -269,7 +286,7 @@ public sealed class Tape
     /// head computes its value and its operands' gradients in one pass.</summary>
     public (Tensor Value, IReadOnlyDictionary<string, Tensor> Gradients) Run(IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent = null)
     {
-        if (!_head.Contains(true) || _grads[_slot[_graph.Output]] is null)
+        if (!_fuses)
         {
             var v = Forward(inputs);
             return (v, Backward(cotangent));
@@ -278,24 +295,10 @@ public sealed class Tape
         BindInputs(inputs);
         Seed(cotangent);
         foreach (int i in _tail) BackwardAt(i);
-        for (int i = 0; i < _order.Count; i++)
-        {
-            var c = _contexts[i];
-            if (c is null || c.Node.Op is ConstantOp) continue;
-            if (_head[i])
-            {
-                c.GradOutput = _grads[i]!;
-                c.Node.Op.ForwardBackward(c);
-            }
-            else
-            {
-                c.Node.Op.Forward(c);
-            }
-        }
-        _forwardDone = true;
+        var value = ForwardPass(fuseHeads: true);
         for (int k = _tail.Length; k < _sweep.Length; k++)
             if (!_head[_sweep[k]]) BackwardAt(_sweep[k]);
-        return (_values[_slot[_graph.Output]]!, Gradients());
+        return (value, Gradients());
     }
 }
 
