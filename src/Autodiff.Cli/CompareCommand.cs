@@ -70,7 +70,7 @@ internal static class CompareCommand
     {
         var tape = new Tape(g);
         var (value, grads) = Runner.Run(tape, values, cot);   // also the warm-up
-        var (ms, _) = Runner.QuickMedianMs(tape, values, cot, Runs);
+        double ms = Runner.QuickMedianMs(tape, values, cot, Runs);
         int nonFinite = Runner.NonFinite(value) + grads.Values.Sum(Runner.NonFinite);
         return new Side(Runner.Summary(value), nonFinite, ms, value, grads);
     }

@@ -24,29 +24,30 @@ internal static class Runner
         var times = new double[iterations];
         for (int i = 0; i < iterations; i++)
         {
-            long start = Stopwatch.GetTimestamp();
-            tape.Run(inputs, cotangent);
-            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            times[i] = TimedMs(tape, inputs, cotangent);
             progress?.Invoke(i + 1);
         }
         return Median(times);
     }
 
     /// <summary>Median wall time in milliseconds of forward+backward passes for a quick side-by-side: after
-    /// <see cref="WarmUp"/>, at least
-    /// <paramref name="minimum"/> passes and 100 ms are timed (at most 1000 passes). Returns the median and the count.</summary>
-    public static (double Ms, int Passes) QuickMedianMs(Tape tape, IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent, int minimum)
+    /// <see cref="WarmUp"/>, at least <paramref name="minimum"/> passes and 100 ms are timed (at most 1000 passes).</summary>
+    public static double QuickMedianMs(Tape tape, IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent, int minimum)
     {
         WarmUp(tape, inputs, cotangent);
         var times = new List<double>();
         long begin = Stopwatch.GetTimestamp();
         while (times.Count < minimum || (Stopwatch.GetElapsedTime(begin).TotalMilliseconds < 100 && times.Count < 1000))
-        {
-            long start = Stopwatch.GetTimestamp();
-            tape.Run(inputs, cotangent);
-            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-        }
-        return (Median([.. times]), times.Count);
+            times.Add(TimedMs(tape, inputs, cotangent));
+        return Median([.. times]);
+    }
+
+    /// <summary>The wall time in milliseconds of one forward+backward pass.</summary>
+    private static double TimedMs(Tape tape, IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent)
+    {
+        long start = Stopwatch.GetTimestamp();
+        tape.Run(inputs, cotangent);
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
     /// <summary>Forward+backward passes until at least 3 and 500 ms have gone by (at most 10,000), so the JIT has
