@@ -156,7 +156,7 @@ public static class Rules
     [
         .. new[] { typeof(AddOp), typeof(SubOp) }.Select(t => new Rule("negative-factor",
             "a - c * t => a + (-c) * t, a + c * t => a - (-c) * t   (c a negative scalar constant, leftmost in a chain of * and /)", t,
-            n => NegativeLeftmost(n.Inputs[1]) is not null ? M(n)!.Bind("a", n.Inputs[0]).Bind("t", n.Inputs[1]) : null,
+            n => NegativeLeftmost(n.Inputs[1]) ? M(n)!.Bind("a", n.Inputs[0]).Bind("t", n.Inputs[1]) : null,
             m =>
             {
                 var flipped = Flip(m["t"]);
@@ -164,17 +164,20 @@ public static class Rules
             })),
     ];
 
-    /// <summary>The leftmost leaf of a chain of * and / when it is a scalar constant below 0; else null.</summary>
-    private static Node? NegativeLeftmost(Node n)
+    /// <summary>True when the leftmost leaf of a chain of * and / is a scalar constant below 0.</summary>
+    private static bool NegativeLeftmost(Node n)
     {
         while (n.Op is MulOp or DivOp) n = n.Inputs[0];
-        return n.Op is ConstantOp { Value: < 0 } && n.Shape.Size == 1 ? n : null;
+        return n.Op is ConstantOp { Value: < 0 } && n.Shape.Size == 1;
     }
 
     /// <summary>The chain with its leftmost constant c replaced by −c.</summary>
-    private static Expr Flip(Node n) =>
-        n.Op is MulOp or DivOp ? n.Builder.Make(n.Op, Flip(n.Inputs[0]).Node, n.Inputs[1]).Expr
-        : n.Builder.Make(((ConstantOp)n.Op) with { Value = -((ConstantOp)n.Op).Value }).Expr;
+    private static Expr Flip(Node n)
+    {
+        if (n.Op is MulOp or DivOp) return n.Builder.Make(n.Op, Flip(n.Inputs[0]).Node, n.Inputs[1]).Expr;
+        var c = (ConstantOp)n.Op;
+        return n.Builder.Constant(-c.Value, c.Type);
+    }
 
     /// <summary>Sums and means over size-1 axes become reshapes. Only for backward graphs (<see cref="BackwardCanonicalize"/>):
     /// in a forward graph it would hide <c>sqrt(sum(square(x), axis=a))</c> and <c>sum(abs(x)^p, axis=a)^(1/p)</c> over a
