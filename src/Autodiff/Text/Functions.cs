@@ -295,6 +295,23 @@ public static class Functions
         Register(new("gumbel_top_k", [logits, FunctionParam.Int("k"), FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed"), step],
             c => c.Tensor("logits").GumbelTopK(c.Int("k"), c.Int("seed"), c.Int("axis", -1), c.OptionalTensor("step"))));
 
+        // Sampled losses (Structured/SampledLoss.cs): TensorFlow's nce_loss and sampled_softmax_loss, in TensorFlow's
+        // argument order; the two companion ops give the logits' gradient (the losses' printed backward graphs use them).
+        FunctionParam[] sampledLoss =
+            [x, FunctionParam.Tensor("w"), b, FunctionParam.Tensor("labels"), FunctionParam.Tensor("sampled"),
+             FunctionParam.Tensor("true_expected"), FunctionParam.Tensor("sampled_expected")];
+        Expr[] LossOperands(CallArgs c) =>
+            [c.Tensor("w"), c.Tensor("b"), c.Tensor("labels"), c.Tensor("sampled"), c.Tensor("true_expected"), c.Tensor("sampled_expected")];
+        var hits = FunctionParam.Bool("remove_accidental_hits");
+        var logQ = FunctionParam.Bool("subtract_log_q");
+        Register(new("nce_loss", [.. sampledLoss, hits, logQ],
+            c => c.Tensor("x").Apply(new NceLossOp(c.Bool("remove_accidental_hits", false), c.Bool("subtract_log_q", true)), LossOperands(c))));
+        Register(new("sampled_softmax_loss", [.. sampledLoss, hits, logQ],
+            c => c.Tensor("x").Apply(new SampledSoftmaxLossOp(c.Bool("remove_accidental_hits", true), c.Bool("subtract_log_q", true)), LossOperands(c))));
+        foreach (bool ofSampled in new[] { false, true })
+            Register(new(new SampledLogitsGradOp(false, false, true, ofSampled).Name, [.. sampledLoss, FunctionParam.Bool("softmax"), hits, logQ],
+                c => c.Tensor("x").Apply(new SampledLogitsGradOp(c.Bool("softmax"), c.Bool("remove_accidental_hits"), c.Bool("subtract_log_q", true), ofSampled), LossOperands(c))));
+
         // Products, leave-one-out products and p-norms (Structured/Product.cs, Structured/PNorm.cs). prod_others takes up to 8
         // tangents in the language (each derivative order of a product adds one).
         Register(new("prod", reduce, c => c.Tensor("x").Prod(c.Ints("axis"), c.Bool("keepdims"))));
