@@ -63,6 +63,11 @@ internal sealed class OnnxGraphWriter
             MaximumOp => Emit("Max", x, y),
             MinimumOp => Emit("Min", x, y),
             LogAddExpOp => LogAddExp(n.DType, x[0], x[1], y),
+            LogDiffExpOp => LogDiffExp(n.DType, x[0], x[1], y),
+            Log1pOp => Log1p(n.DType, x[0], y),
+            Expm1Op => Expm1(n.DType, x[0], y),
+            Log1mexpOp => Log1mexp(n.DType, x[0], y),
+            Log1mSoftmaxOp s => Log1mSoftmax(n, s.Axis, x[0], y),
             NegOp => Emit("Neg", x, y),
             ExpOp => Emit("Exp", x, y),
             LogOp => Emit("Log", x, y),
@@ -110,6 +115,65 @@ internal sealed class OnnxGraphWriter
         var general = Emit("Add", [Emit("Max", [a, b]), SoftplusOfMinusAbs(Emit("Sub", [a, b]))]);
         var equal = Emit("Add", [a, Scalar("ln2", Math.Log(2), t)]);
         return Emit("Where", [Emit("Equal", [a, b]), equal, general], y);
+    }
+
+    /// <summary>log(1 + x) by Kahan's correction: with u = 1 + x, x where u = 1, u where u is infinite, else
+    /// log(u)·x/(u − 1) (ONNX has no Log1p).</summary>
+    private string Log1p(DType t, string x, string? y)
+    {
+        var u = Emit("Add", [Scalar("one", 1, t), x]);
+        var general = Emit("Mul", [Emit("Log", [u]), Emit("Div", [x, Emit("Sub", [u, Scalar("one", 1, t)])])]);
+        var big = Emit("Where", [Emit("IsInf", [u]), u, general]);
+        return Emit("Where", [Emit("Equal", [u, Scalar("one", 1, t)]), x, big], y);
+    }
+
+    /// <summary>e^x − 1 by Kahan's correction: with u = e^x, x where u = 1, u − 1 where u is 0 or infinite, else
+    /// (u − 1)·x/log(u) (ONNX has no Expm1).</summary>
+    private string Expm1(DType t, string x, string? y)
+    {
+        var u = Emit("Exp", [x]);
+        var um1 = Emit("Sub", [u, Scalar("one", 1, t)]);
+        var general = Emit("Mul", [um1, Emit("Div", [x, Emit("Log", [u])])]);
+        var edge = Emit("Or", [Emit("IsInf", [u]), Emit("Equal", [u, Scalar("zero", 0, t)])]);
+        return Emit("Where", [Emit("Equal", [u, Scalar("one", 1, t)]), x, Emit("Where", [edge, um1, general])], y);
+    }
+
+    /// <summary>log(−expm1(x)) above −log 2, log1p(−exp(x)) below.</summary>
+    private string Log1mexp(DType t, string x, string? y)
+    {
+        var near = Emit("Log", [Emit("Neg", [Expm1(t, x, null)])]);
+        var far = Log1p(t, Emit("Neg", [Emit("Exp", [x])]), null);
+        return Emit("Where", [Emit("Greater", [x, Scalar("minus_ln2", -Math.Log(2), t)]), near, far], y);
+    }
+
+    /// <summary>a + log1mexp(b − a), and a where b = −inf.</summary>
+    private string LogDiffExp(DType t, string a, string b, string y)
+    {
+        var general = Emit("Add", [a, Log1mexp(t, Emit("Sub", [b, a]), null)]);
+        var none = Emit("IsInf", [b], null, Int("detect_positive", 0));
+        return Emit("Where", [none, a, general], y);
+    }
+
+    /// <summary>log(1 − softmax(x)) along <paramref name="axis"/>: log1p(−exp(x − lse)) except at the first row maximum,
+    /// which is the others' logsumexp (shifted by their own maximum) minus lse.</summary>
+    private string Log1mSoftmax(Node n, int axis, string x, string y)
+    {
+        var t = n.DType;
+        int classes = n.Shape[axis];
+        var axes = Longs("axes", [axis]);
+        var m = Emit("ReduceMax", [x, axes], null, Int("keepdims", 1));
+        var e = Emit("Exp", [Emit("Sub", [x, m])]);
+        var s = Emit("ReduceSum", [e, Longs("axes", [axis])], null, Int("keepdims", 1));
+        var lse = Emit("Add", [m, Emit("Log", [s])]);
+        var general = Log1p(t, Emit("Neg", [Emit("Exp", [Emit("Sub", [x, lse])])]), null);
+        var k = Emit("ArgMax", [x], null, Int("axis", axis), Int("keepdims", 0));
+        var mask = ClassMask(k, classes, axis, n.Shape.Rank, null);
+        var rest = Emit("Where", [mask, Scalar("minus_inf", double.NegativeInfinity, t), x]);
+        var m2 = Emit("ReduceMax", [rest, Longs("axes", [axis])], null, Int("keepdims", 1));
+        m2 = Emit("Where", [Emit("IsInf", [m2], null, Int("detect_positive", 0)), m, m2]);
+        var others = Emit("ReduceSum", [Emit("Exp", [Emit("Sub", [rest, m2])]), Longs("axes", [axis])], null, Int("keepdims", 1));
+        var atMax = Emit("Sub", [Emit("Add", [m2, Emit("Log", [others])]), lse]);
+        return Emit("Where", [mask, atMax, general], y);
     }
 
     /// <summary>−Σ_c w_c·p'_c·LogSoftmax(z)_c along the class axis, p' = (1 − ε)·p + ε/C.</summary>

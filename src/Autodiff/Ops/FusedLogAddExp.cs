@@ -19,7 +19,12 @@ public sealed record LogAddExpOp : BinaryOp
     protected override BinaryKind Kind => throw new NotSupportedException("logaddexp has no broadcast kernel kind");
 
     /// <inheritdoc/>
-    protected override void Forward<T>(OpContext c)
+    protected override void Forward<T>(OpContext c) => ForwardExpanded<T>(c, LogAddExp);
+
+    /// <summary>y = f(a, b) elementwise, with a expanded into the output buffer and b (when broadcast) into scratch: the
+    /// forward of the binary ops that have no <see cref="BinaryKind"/> (logaddexp, logdiffexp).</summary>
+    internal static void ForwardExpanded<T>(OpContext c, Func<T, T, T> f)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         Tensor a = c.Inputs[0], b = c.Inputs[1];
         var shape = c.Output.Shape.ToArray();
@@ -31,13 +36,12 @@ public sealed record LogAddExpOp : BinaryOp
         if (!same) Broadcast.Expand<T>(b.Span<T>(), b.Shape.ToArray(), expanded.Span, shape);
         var scratch = expanded;
         var bv = same ? (T[])b.Data : null;
-        Elementwise.Run(n, (s, len) => Apply<T>(y.AsSpan(s, len), bv is null ? scratch.Span.Slice(s, len) : bv.AsSpan(s, len)));
-    }
-
-    private static void Apply<T>(Span<T> ya, ReadOnlySpan<T> b)
-        where T : IFloatingPointIeee754<T>
-    {
-        for (int i = 0; i < ya.Length; i++) ya[i] = LogAddExp(ya[i], b[i]);
+        Elementwise.Run(n, (s, len) =>
+        {
+            var ya = y.AsSpan(s, len);
+            var bs = bv is null ? scratch.Span.Slice(s, len) : bv.AsSpan(s, len);
+            for (int i = 0; i < ya.Length; i++) ya[i] = f(ya[i], bs[i]);
+        });
     }
 
     internal static T LogAddExp<T>(T a, T b)

@@ -24,4 +24,13 @@ internal static class ScalarMath
         if (um1 == -T.One || T.IsInfinity(u)) return um1;
         return um1 * (x / T.Log(u));
     }
+
+    /// <summary>log(1 − e^x) for x ≤ 0, accurate to a few ulps (Mächler 2012): log(−expm1(x)) for x &gt; −log 2, where
+    /// 1 − e^x cancels, and log1p(−e^x) below, where e^x is small. 0 gives −inf, −inf gives 0, x &gt; 0 NaN.</summary>
+    public static T Log1mexp<T>(T x) where T : IFloatingPointIeee754<T> =>
+        x > -T.CreateTruncating(0.69314718055994530942) ? T.Log(-Expm1(x)) : Log1p(-T.Exp(x));
+
+    /// <summary>log(e^a − e^b) as a + log1mexp(b − a): b = −inf gives a, a = b gives −inf, b &gt; a NaN.</summary>
+    public static T LogDiffExp<T>(T a, T b) where T : IFloatingPointIeee754<T> =>
+        T.IsNegativeInfinity(b) ? a : a == b && !T.IsPositiveInfinity(a) ? T.NegativeInfinity : a + Log1mexp(b - a);
 }

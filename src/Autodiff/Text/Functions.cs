@@ -221,6 +221,9 @@ public static class Functions
         Unary("relu", e => e.Relu());
         Unary("softplus", e => e.Softplus());
         Unary("log_sigmoid", e => e.LogSigmoid());
+        Unary("log1p", e => e.Log1p());
+        Unary("expm1", e => e.Expm1());
+        Unary("log1mexp", e => e.Log1mexp());
         Unary("stop_gradient", e => e.StopGradient());
 
         // Elementwise binary ops (add, sub, mul, div, pow and matmul print as infix operators).
@@ -270,6 +273,8 @@ public static class Functions
         Register(new("log_softmax", [x, FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").LogSoftmax(c.Int("axis", -1))));
         Register(new("logsumexp", reduce, c => c.Tensor("x").LogSumExp(c.Ints("axis"), c.Bool("keepdims"))));
         Register(new("logaddexp", [a, b], c => c.Tensor("a").LogAddExp(c.Tensor("b"))));
+        Register(new("logdiffexp", [a, b], c => c.Tensor("a").LogDiffExp(c.Tensor("b"))));
+        Register(new("log1m_softmax", [x, FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").Log1mSoftmax(c.Int("axis", -1))));
         Register(new("softmax_cross_entropy",
             [FunctionParam.Tensor("logits"), FunctionParam.Tensor("targets"), FunctionParam.Tensor("weights", optional: true),
              FunctionParam.Int("axis", optional: true), FunctionParam.Bool("normalized"), FunctionParam.Number("label_smoothing", optional: true)],
