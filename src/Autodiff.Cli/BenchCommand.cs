@@ -42,9 +42,10 @@ internal static class BenchCommand
         var scale = Cli.ScaleOption();
         var json = Cli.JsonOption();
         var recompute = Cli.RecomputeSharedOption();
+        var rules = Cli.RulesOption();
         var cmd = new Command("bench", "Time forward+backward passes (median over the iterations, after a warm-up) of the naive and/or simplified graph, and the simplification itself.")
         {
-            file, graphOpt, threads, iterations, inputs, seed, scale, json, recompute,
+            file, graphOpt, threads, iterations, inputs, seed, scale, json, recompute, rules,
         };
         cmd.SetAction(pr =>
         {
@@ -57,7 +58,7 @@ internal static class BenchCommand
                 try
                 {
                     var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
-                    var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t, Cli.Simplify(pr.GetValue(recompute)));
+                    var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules)));
                     io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
                     return Program.ExitOk;
                 }

@@ -72,9 +72,29 @@ internal static class Cli
         Description = "Fuse even when an interior node (the exp under a softmax, ...) has other consumers: it stays for them and the fused node recomputes it. Trades speed for stability; the trace notes each recompute.",
     };
 
-    /// <summary>The simplifier options for the <c>--recompute-shared</c> flag.</summary>
-    public static SimplifyOptions Simplify(bool recomputeShared) =>
-        new(Sharing: recomputeShared ? SharingPolicy.Recompute : SharingPolicy.Keep);
+    public static Option<string?> RulesOption() => new("--rules")
+    {
+        Description = "A file of your own rewrite rules ('rule NAME: LHS => RHS [if PREDICATE(args)]' a line, # comments), run with the built-in ones. Each is checked for soundness when loaded; an unsound rule is refused with a counterexample.",
+        HelpName = "FILE",
+    };
+
+    /// <summary>The simplifier options for the <c>--recompute-shared</c> flag and the <c>--rules</c> file.</summary>
+    public static SimplifyOptions Simplify(bool recomputeShared, string? rulesPath = null) =>
+        new(Sharing: recomputeShared ? SharingPolicy.Recompute : SharingPolicy.Keep, UserRules: rulesPath is null ? null : LoadRules(rulesPath));
+
+    /// <summary>Reads and checks a rules file; its mistakes are user errors located as <c>file:line:column</c>.</summary>
+    public static RuleSet LoadRules(string path)
+    {
+        var text = ReadFile(path, "rules");
+        try
+        {
+            return RuleSet.Parse(text, path);
+        }
+        catch (RuleException e)
+        {
+            throw new CliException(e.Message);
+        }
+    }
 
     /// <summary>Reads a file named on the command line, turning the usual failures into user errors.</summary>
     public static string ReadFile(string path, string what)

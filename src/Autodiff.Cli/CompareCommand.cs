@@ -3,7 +3,7 @@ using Autodiff.Rewrite;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff compare FILE [--recompute-shared]</c>: runs the naive and the simplified graph on the same inputs and compares them.</summary>
+/// <summary><c>autodiff compare FILE [--recompute-shared] [--rules FILE]</c>: runs the naive and the simplified graph on the same inputs and compares them.</summary>
 internal static class CompareCommand
 {
     /// <summary>The fewest timed runs after the warm-up (more run while 100 ms have not gone by).</summary>
@@ -26,9 +26,10 @@ internal static class CompareCommand
         var inputs = Cli.InputsOption();
         var json = Cli.JsonOption();
         var recompute = Cli.RecomputeSharedOption();
+        var rules = Cli.RulesOption();
         var cmd = new Command("compare", "Evaluate the naive and the simplified graph forward and backward on the same inputs; report values, non-finite counts, times and gradient differences.")
         {
-            file, seed, scale, inputs, json, recompute,
+            file, seed, scale, inputs, json, recompute, rules,
         };
         cmd.SetAction(pr =>
         {
@@ -36,7 +37,7 @@ internal static class CompareCommand
             return Cli.Guard(io, path, () =>
             {
                 var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
-                var report = Compare(s, Cli.Simplify(pr.GetValue(recompute)));
+                var report = Compare(s, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules)));
                 io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
                 return Program.ExitOk;
             });

@@ -4,7 +4,7 @@ using Autodiff.Rewrite;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff export FILE --onnx OUT [--naive] [--recompute-shared]</c>: the forward graph (simplified unless --naive) as an ONNX model.</summary>
+/// <summary><c>autodiff export FILE --onnx OUT [--naive] [--recompute-shared] [--rules FILE]</c>: the forward graph (simplified unless --naive) as an ONNX model.</summary>
 internal static class ExportCommand
 {
     public static Command Create(CliIO io)
@@ -21,9 +21,10 @@ internal static class ExportCommand
             Description = "Export the program as written instead of the simplified graph.",
         };
         var recompute = Cli.RecomputeSharedOption();
+        var rules = Cli.RulesOption();
         var cmd = new Command("export", "Write the program's forward graph (simplified unless --naive) as an ONNX model.")
         {
-            file, onnx, naive, recompute,
+            file, onnx, naive, recompute, rules,
         };
         cmd.SetAction(pr =>
         {
@@ -32,7 +33,7 @@ internal static class ExportCommand
             {
                 var graph = ProgramSource.Load(path, io.In).Parse();
                 bool asWritten = pr.GetValue(naive);
-                if (!asWritten) graph = Simplifier.Simplify(graph, Cli.Simplify(pr.GetValue(recompute))).After;
+                if (!asWritten) graph = Simplifier.Simplify(graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
                 string target = pr.GetValue(onnx)!;
                 using (var buffer = new MemoryStream())
                 {

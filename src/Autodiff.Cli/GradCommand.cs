@@ -4,7 +4,7 @@ using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff grad FILE [--wrt NAME...] [--raw] [--recompute-shared]</c>: the backward graphs of the naive and the simplified program,
+/// <summary><c>autodiff grad FILE [--wrt NAME...] [--raw] [--recompute-shared] [--rules FILE]</c>: the backward graphs of the naive and the simplified program,
 /// canonicalized unless <c>--raw</c>.</summary>
 internal static class GradCommand
 {
@@ -19,9 +19,10 @@ internal static class GradCommand
             Description = "Print the backward graphs as the ops' gradients build them, without the canonicalize phase.",
         };
         var recompute = Cli.RecomputeSharedOption();
+        var rules = Cli.RulesOption();
         var cmd = new Command("grad", "Print the backward graph (grad_<input> = ...) of the naive and of the simplified program in the expression language, canonicalized unless --raw.")
         {
-            file, wrt, inputs, raw, recompute,
+            file, wrt, inputs, raw, recompute, rules,
         };
         cmd.SetAction(pr =>
         {
@@ -30,7 +31,7 @@ internal static class GradCommand
             {
                 var s = Session.Open(io, path, pr.GetValue(inputs), 0, 1);
                 var names = Targets(s.Graph, pr.GetValue(wrt));
-                var simplified = Simplifier.Simplify(s.Graph, Cli.Simplify(pr.GetValue(recompute))).After;
+                var simplified = Simplifier.Simplify(s.Graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
                 var w = new StringWriter { NewLine = "\n" };
                 if (s.Graph.Output.Shape.Size != 1)
                     w.WriteLine($"# the output is {s.Graph.Output.DType.Name()}{s.Graph.Output.Shape}, not a scalar: the backward graphs are seeded with a cotangent of ones");

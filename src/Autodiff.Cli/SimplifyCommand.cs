@@ -5,7 +5,7 @@ using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff simplify FILE [--recompute-shared] [--json | --dot | --mermaid]</c>: the simplified program with the rewrites and near misses,
+/// <summary><c>autodiff simplify FILE [--recompute-shared] [--rules FILE] [--json | --dot | --mermaid]</c>: the simplified program with the rewrites and near misses,
 /// or the graphs before and after as a picture.</summary>
 internal static class SimplifyCommand
 {
@@ -16,13 +16,14 @@ internal static class SimplifyCommand
         var dot = new Option<bool>("--dot") { Description = "Print the graphs before and after as one Graphviz DOT document instead." };
         var mermaid = new Option<bool>("--mermaid") { Description = "Print the graphs before and after as one Mermaid flowchart instead." };
         var recompute = Cli.RecomputeSharedOption();
+        var rules = Cli.RulesOption();
         var cmd = new Command("simplify", "Print the program before and after simplification, the rewrites applied and the near misses.")
         {
             file,
             json,
             dot,
             mermaid,
-            recompute,
+            recompute, rules,
         };
         cmd.SetAction(pr =>
         {
@@ -32,7 +33,7 @@ internal static class SimplifyCommand
                 if (new[] { pr.GetValue(json), pr.GetValue(dot), pr.GetValue(mermaid) }.Count(b => b) > 1)
                     throw new CliException("--json, --dot and --mermaid are alternatives: give at most one");
                 var graph = ProgramSource.Load(path, io.In).Parse();
-                var result = Simplifier.Simplify(graph, Cli.Simplify(pr.GetValue(recompute)));
+                var result = Simplifier.Simplify(graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules)));
                 if (pr.GetValue(dot)) io.Out.Write(GraphPicture.ToDot(result));
                 else if (pr.GetValue(mermaid)) io.Out.Write(GraphPicture.ToMermaid(result));
                 else io.Out.WriteLine(pr.GetValue(json) ? ToJson(result) : ToText(result));

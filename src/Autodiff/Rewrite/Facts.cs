@@ -2,7 +2,7 @@ namespace Autodiff.Rewrite;
 
 /// <summary>The fact analysis the rules' preconditions rely on. Each fact is proved from the graph's structure and the
 /// inputs' declared facts, never assumed.</summary>
-public static class Facts
+public static partial class Facts
 {
     /// <summary>The value of a scalar constant node, or null.</summary>
     public static double? Constant(Node n) => n.Op is ConstantOp c ? c.Value : null;

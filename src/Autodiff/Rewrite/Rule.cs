@@ -21,6 +21,13 @@ public sealed record Rule(
     public Rule(string name, string pattern, Type root, Func<Node, Match?> match, Func<Match, Node> build)
         : this(name, pattern, root, match, _ => null, build) { }
 
+    /// <summary>The language name of the op the rule is rooted at (<c>log</c>, <c>add</c>, …) for a rule written as a
+    /// pattern; the engine then indexes it by that name instead of by <see cref="Root"/>.</summary>
+    public string? RootOp { get; init; }
+
+    /// <summary>The pattern the rule was compiled from, or null for a rule matched by hand-written code.</summary>
+    public PatternRule? Source { get; init; }
+
     /// <summary>True for a rule that fires even when an interior node has other consumers, under every
     /// <see cref="SharingPolicy"/> (its trace still notes the recompute). Only <c>one-minus-sigmoid</c>: see docs/rules.md.</summary>
     public bool FiresWhenShared { get; init; }
@@ -34,6 +41,7 @@ public sealed class Match
 {
     private readonly Dictionary<string, Node> _nodes = new();
     private readonly Dictionary<string, int> _ints = new();
+    private readonly Dictionary<string, (string? Text, Node Owner)> _attributes = new();
     private readonly List<Node> _interior = new();
     private readonly HashSet<Node> _matched = new(ReferenceEqualityComparer.Instance);
 
@@ -50,8 +58,25 @@ public sealed class Match
     /// <summary>A bound node.</summary>
     public Node this[string name] => _nodes[name];
 
-    /// <summary>A bound integer.</summary>
-    public int Int(string name) => _ints[name];
+    /// <summary>A bound integer (or an attribute bound by a pattern, read as an integer).</summary>
+    public int Int(string name) => _ints.TryGetValue(name, out int v) ? v : int.Parse(_attributes[name].Text!, System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>True if <paramref name="name"/> is a bound node.</summary>
+    public bool HasNode(string name) => _nodes.ContainsKey(name);
+
+    /// <summary>An attribute bound by a pattern, as the printer writes it (null where the matched op leaves it out, as
+    /// a reduction over all axes leaves out <c>axis</c>).</summary>
+    public string? Attribute(string name) => _attributes[name].Text;
+
+    /// <summary>The matched node whose attribute <paramref name="name"/> was bound.</summary>
+    public Node AttributeOwner(string name) => _attributes[name].Owner;
+
+    /// <summary>Binds an attribute (as printed text) read from <paramref name="owner"/>.</summary>
+    public Match BindAttribute(string name, string? text, Node owner)
+    {
+        _attributes[name] = (text, owner);
+        return this;
+    }
 
     /// <summary>Binds a node.</summary>
     public Match Bind(string name, Node node)
@@ -85,4 +110,14 @@ public sealed class Match
 /// <summary>A named group of rules run together to a fixed point, as one phase of simplification.</summary>
 /// <param name="Name">The phase name (canonicalize, stabilize, fuse).</param>
 /// <param name="Rules">The rules, tried in order at each node.</param>
-public sealed record RuleSet(string Name, IReadOnlyList<Rule> Rules);
+public sealed record RuleSet(string Name, IReadOnlyList<Rule> Rules)
+{
+    /// <summary>Reads a rules file: one <c>rule NAME: LHS => RHS [if PREDICATE(args) [and …]]</c> a line, <c># comments</c>
+    /// and blank lines ignored (see docs/rules.md, "Your own rules"). Each rule is checked for soundness as it is loaded
+    /// (<see cref="RuleSoundness"/>). Errors are <see cref="RuleException"/>s located as <c>file:line:column</c>
+    /// (<paramref name="file"/> defaults to <c>rules</c>).</summary>
+    /// <param name="text">The rules.</param>
+    /// <param name="file">The name used in messages.</param>
+    /// <param name="checkSoundness">False to skip the soundness check (for rules already checked).</param>
+    public static RuleSet Parse(string text, string file = "rules", bool checkSoundness = true) => RuleFile.Parse(text, file, checkSoundness);
+}

@@ -7,8 +7,9 @@ namespace Autodiff.Rewrite;
 /// <param name="MaxNodes">Stop when the graph grows past this many nodes.</param>
 /// <param name="Phases">The rule sets, run in order, each to a fixed point (default: <see cref="Rules.Phases"/>).</param>
 /// <param name="Sharing">What a fusion does when an interior node it would remove has another consumer (default: <see cref="SharingPolicy.Keep"/>).</param>
+/// <param name="UserRules">Users' own rules (<see cref="RuleSet.Parse"/>), tried in every phase after the built-in ones.</param>
 public sealed record SimplifyOptions(int MaxIterations = 100, int MaxNodes = 10_000_000, IReadOnlyList<RuleSet>? Phases = null,
-    SharingPolicy Sharing = SharingPolicy.Keep);
+    SharingPolicy Sharing = SharingPolicy.Keep, RuleSet? UserRules = null);
 
 /// <summary>What a rule does when an interior node of its match (the <c>exp</c> under a softmax, the softmax under a
 /// <c>log</c>, …) is also used outside the matched subgraph.</summary>
@@ -98,6 +99,7 @@ public static class Simplifier
     {
         var o = options ?? new SimplifyOptions();
         var phases = o.Phases ?? Rules.Phases;
+        if (o.UserRules is { } user) phases = [.. phases.Select(p => p with { Rules = [.. p.Rules, .. user.Rules] })];
         var steps = new List<RewriteStep>();
         var misses = new List<(Node At, NearMiss Miss)>();
         var names = new Dictionary<Node, string>(graph.Names, ReferenceEqualityComparer.Instance);
@@ -124,15 +126,17 @@ public static class Simplifier
         return new SimplifyResult(graph, after, steps, kept, stop, iterations);
     }
 
-    /// <summary>Rules by the op type they are rooted at; rules rooted at <see cref="Op"/> itself apply to every op.</summary>
+    /// <summary>Rules by the op they are rooted at: a pattern rule by the op's language name (<see cref="Rule.RootOp"/>),
+    /// a hand-written one by type (rooted at <see cref="Op"/> itself, it applies to every op).</summary>
     private sealed class RuleIndex(RuleSet set)
     {
         private readonly Dictionary<Type, Rule[]> _byType = new();
 
-        public Rule[] For(Type t)
+        public Rule[] For(Op op)
         {
+            var t = op.GetType();
             if (!_byType.TryGetValue(t, out var rules))
-                _byType[t] = rules = set.Rules.Where(r => r.Root == t || r.Root == typeof(Op)).ToArray();
+                _byType[t] = rules = set.Rules.Where(r => r.RootOp is string name ? name == op.Name : r.Root == t || r.Root == typeof(Op)).ToArray();
             return rules;
         }
     }
@@ -165,7 +169,7 @@ public static class Simplifier
             for (int attempt = 0; attempt < 16; attempt++)
             {
                 Node? replacement = null;
-                foreach (var rule in index.For(cur.Op.GetType()))
+                foreach (var rule in index.For(cur.Op))
                 {
                     var match = rule.Match(cur);
                     if (match is null) continue;

@@ -41,7 +41,7 @@ internal sealed class SyntaxParser(List<Token> tokens)
     public int EndLine => tokens[^1].Line;
     public int EndCol => tokens[^1].Col;
 
-    private Token Peek(int ahead = 0)
+    internal Token Peek(int ahead = 0)
     {
         int limit = _pos + ahead;
         // An error token is reported as soon as the parser looks at or past it.

@@ -1,0 +1,249 @@
+using Autodiff.Text;
+
+namespace Autodiff.Rewrite;
+
+/// <summary>What a pattern rule does about the sharing policy (<see cref="SharingPolicy"/>).</summary>
+public enum RuleSharing
+{
+    /// <summary>Every matched node below the root (constants aside) is interior: when one has a consumer outside the
+    /// match, the policy decides (the default, and the only choice for users' rules).</summary>
+    Guard,
+    /// <summary>The rule removes no work (a layout or sign change, an inverse pair), so it fires whatever the sharing and
+    /// marks nothing.</summary>
+    Free,
+    /// <summary>Interior nodes are marked, so the trace notes a recompute, but the rule fires under both policies
+    /// (<see cref="Rule.FiresWhenShared"/>).</summary>
+    FireAndNote,
+}
+
+/// <summary>A rewrite rule written in the expression language: <c>LHS => RHS [if PREDICATE(args) and …]</c>. The left side
+/// is matched by one generic matcher (node variables, attribute variables, repeated variables as the same node, the
+/// commutative operands of <c>+ * maximum minimum logaddexp</c> in either order); the predicates (<see cref="Predicates"/>)
+/// are checked in order; the right side is built from the bindings with the language's own function table, and the rule
+/// fires only if it has the root's shape and element type.</summary>
+public sealed class PatternRule
+{
+    internal PatternRule(string name, string text, Pat lhs, Pat rhs, Condition[] conditions, string[] nodeVars, string[] attrVars)
+    {
+        Name = name;
+        Text = text;
+        Lhs = (CallPat)lhs;
+        Rhs = rhs;
+        Conditions = conditions;
+        NodeVars = nodeVars;
+        AttrVars = attrVars;
+    }
+
+    /// <summary>The rule's name, as traces and near misses show it.</summary>
+    public string Name { get; }
+
+    /// <summary>The rule as written, <c>LHS => RHS [if …]</c>: what the engine runs.</summary>
+    public string Text { get; }
+
+    /// <summary>The language name of the op at the root of the left side (the rule is indexed by it).</summary>
+    public string RootOp => Lhs.Spec.Name;
+
+    /// <summary>True to match commutative operands only in the order written (the built-in canonical rules that keep
+    /// the program's operand order write both orders as separate rules).</summary>
+    public bool Ordered { get; init; }
+
+    /// <summary>How the rule treats the sharing policy.</summary>
+    public RuleSharing Sharing { get; init; }
+
+    internal CallPat Lhs { get; }
+    internal Pat Rhs { get; }
+    internal Condition[] Conditions { get; }
+    internal string[] NodeVars { get; }
+    internal string[] AttrVars { get; }
+
+    /// <summary>Reads <c>LHS => RHS [if …]</c> (a <see cref="ParseException"/> locates a mistake within
+    /// <paramref name="text"/>, line 1).</summary>
+    public static PatternRule Parse(string name, string text) => RuleFile.ParseBody(name, text);
+
+    /// <summary>The rule as the engine runs it.</summary>
+    public Rule ToRule() => new(Name, Text, typeof(Op), TryMatch, Check, Build)
+    {
+        RootOp = RootOp,
+        Source = this,
+        FiresWhenShared = Sharing == RuleSharing.FireAndNote,
+    };
+
+    // ---------------------------------------------------------------- matching
+
+    private sealed class State(PatternRule rule, Node root)
+    {
+        public readonly Node?[] Nodes = new Node?[rule.NodeVars.Length];
+        public readonly (bool Bound, string? Text, Node? Owner)[] Attrs = new (bool, string?, Node?)[rule.AttrVars.Length];
+        public readonly List<(bool Attr, int Slot)> Trail = [];
+        public readonly List<Node> Interior = [];
+        public readonly Node Root = root;
+
+        public void Undo(int trail, int interior)
+        {
+            for (int i = Trail.Count - 1; i >= trail; i--)
+            {
+                var (attr, slot) = Trail[i];
+                if (attr) Attrs[slot] = default;
+                else Nodes[slot] = null;
+            }
+            Trail.RemoveRange(trail, Trail.Count - trail);
+            Interior.RemoveRange(interior, Interior.Count - interior);
+        }
+    }
+
+    /// <summary>The bindings of the left side at <paramref name="root"/>, or null.</summary>
+    internal Match? TryMatch(Node root)
+    {
+        var s = new State(this, root);
+        if (!Match(Lhs, root, s, () => true)) return null;
+        var m = new Match(root);
+        for (int i = 0; i < NodeVars.Length; i++) m.Bind(NodeVars[i], s.Nodes[i]!);
+        for (int i = 0; i < AttrVars.Length; i++) m.BindAttribute(AttrVars[i], s.Attrs[i].Text, s.Attrs[i].Owner!);
+        if (Sharing != RuleSharing.Free) m.Interior([.. s.Interior]);
+        return m;
+    }
+
+    /// <summary>Matches <paramref name="p"/> at <paramref name="n"/>, then runs the continuation <paramref name="k"/> (the
+    /// rest of the pattern); on failure every binding made here is undone, so a commutative op can try the other order.</summary>
+    private bool Match(Pat p, Node n, State s, Func<bool> k)
+    {
+        switch (p)
+        {
+            case VarPat v:
+                if (s.Nodes[v.Slot] is { } bound) return ReferenceEquals(bound, n) && k();
+                s.Nodes[v.Slot] = n;
+                s.Trail.Add((false, v.Slot));
+                if (k()) return true;
+                s.Undo(s.Trail.Count - 1, s.Interior.Count);
+                return false;
+            case ConstPat c:
+                return n.Op is ConstantOp op && (op.Value == c.Value || double.IsNaN(op.Value) && double.IsNaN(c.Value)) && k();
+            case CallPat c:
+                return MatchCall(c, n, s, k);
+            default:
+                return false;
+        }
+    }
+
+    private bool MatchCall(CallPat c, Node n, State s, Func<bool> k)
+    {
+        if (n.Op.Name != c.Spec.Name) return false;
+        var ps = c.Spec.Parameters;
+        string?[]? attrs = n.Op is ConstantOp co ? [Patterns.Text(co.Value), null] : Patterns.Attributes(n, c.Spec);
+        if (attrs is null) return false;
+        // The operands, by parameter (an operand the op names is placed by its name, the others in order).
+        var operands = new Node?[ps.Count];
+        for (int j = 0; j < n.Inputs.Count; j++)
+        {
+            int i = n.Op.OperandName(j) is string name ? c.Spec.IndexOf(name) : j < c.TensorParams.Length ? c.TensorParams[j] : -1;
+            if (i < 0) return false;
+            operands[i] = n.Inputs[j];
+        }
+        int trail = s.Trail.Count, interior = s.Interior.Count;
+        var pairs = new List<(Pat, Node)>(2);
+        for (int i = 0; i < ps.Count; i++)
+        {
+            switch (c.Args[i])
+            {
+                case Pat q when operands[i] is { } o: pairs.Add((q, o)); break;
+                case Pat: return Fail();
+                case AttrLit lit when !Patterns.Same(lit, attrs[i], ps[i], n): return Fail();
+                case AttrVar v:
+                    ref var slot = ref s.Attrs[v.Slot];
+                    if (slot.Bound)
+                    {
+                        if (slot.Text != attrs[i]) return Fail();
+                    }
+                    else
+                    {
+                        slot = (true, attrs[i], n);
+                        s.Trail.Add((true, v.Slot));
+                    }
+                    break;
+                case null when ps[i].Kind == ArgKind.Tensor ? operands[i] is not null : attrs[i] is not (null or "false") && c.Spec.Name != "constant":
+                    return Fail();
+            }
+        }
+        if (!ReferenceEquals(n, s.Root) && n.Op is not ConstantOp) s.Interior.Add(n);
+        if (Pairs(pairs, 0, s, k)) return true;
+        if (c.Commutative && !Ordered && pairs.Count == 2)
+        {
+            (pairs[0], pairs[1]) = ((pairs[0].Item1, pairs[1].Item2), (pairs[1].Item1, pairs[0].Item2));
+            if (Pairs(pairs, 0, s, k)) return true;
+        }
+        return Fail();
+
+        bool Fail()
+        {
+            s.Undo(trail, interior);
+            return false;
+        }
+    }
+
+    private bool Pairs(List<(Pat P, Node N)> pairs, int i, State s, Func<bool> k) =>
+        i == pairs.Count ? k() : Match(pairs[i].P, pairs[i].N, s, () => Pairs(pairs, i + 1, s, k));
+
+    // ---------------------------------------------------------------- preconditions and the right side
+
+    /// <summary>Null if every predicate holds, else the first one's reason (silent predicates fail without a reason,
+    /// which the engine cannot report, so they are checked in <see cref="Build"/> instead).</summary>
+    private string? Check(Match m)
+    {
+        foreach (var c in Conditions)
+            if (c.Predicate.Reports && c.Evaluate(m, this) is string reason) return reason;
+        return null;
+    }
+
+    /// <summary>The replacement, or the root itself (no rewrite) when a silent predicate fails or the right side cannot
+    /// be built with the root's shape and element type.</summary>
+    private Node Build(Match m)
+    {
+        foreach (var c in Conditions)
+            if (!c.Predicate.Reports && c.Evaluate(m, this) is not null) return m.Root;
+        var rep = Instantiate(Rhs, m, m.Root.Builder, m.Root.DType);
+        return rep is not null && rep.Shape == m.Root.Shape && rep.DType == m.Root.DType ? rep : m.Root;
+    }
+
+    /// <summary>True if the silent predicates hold (the soundness check skips instances where they do not).</summary>
+    internal bool Applies(Match m) => Conditions.All(c => c.Predicate.Reports || c.Evaluate(m, this) is null);
+
+    /// <summary>Builds <paramref name="p"/> from the bindings; null if an op refuses the operands (a shape or type error).
+    /// Number literals become constants of <paramref name="literalType"/> (the root's). A reshape or broadcast that
+    /// would not change its operand's shape is left out, as <see cref="Expr.Reshape"/> leaves it out.</summary>
+    internal static Node? Instantiate(Pat p, Match m, GraphBuilder builder, DType literalType)
+    {
+        try
+        {
+            return Build(p);
+        }
+        catch (Exception e) when (e is AutodiffException or ArgumentException or FormatException or InvalidOperationException)
+        {
+            return null;
+        }
+
+        Node Build(Pat q)
+        {
+            switch (q)
+            {
+                case VarPat v: return m[v.Name];
+                case ConstPat c: return builder.Constant(c.Value, literalType).Node;
+                case CallPat c:
+                {
+                    var ps = c.Spec.Parameters;
+                    var values = new object?[ps.Count];
+                    for (int i = 0; i < ps.Count; i++)
+                        values[i] = c.Args[i] switch
+                        {
+                            Pat operand => (object)Build(operand).Expr,
+                            AttrLit lit => lit.Value,
+                            AttrVar v => m.Attribute(v.Name) is string text ? Patterns.Value(text, ps[i].Kind) : null,
+                            _ => null,
+                        };
+                    var node = c.Spec.Build(new CallArgs(c.Spec, values, builder, literalType)).Node;
+                    return node.Op is ReshapeOp or BroadcastToOp && node.Shape == node.Inputs[0].Shape ? node.Inputs[0] : node;
+                }
+                default: throw new InvalidOperationException("unknown pattern");
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+using System.Globalization;
+using System.Text;
+using Autodiff.Text;
+
+namespace Autodiff.Rewrite;
+
+/// <summary>Checks a pattern rule before it is used: both sides are built on f64 inputs of several shapes (a scalar first,
+/// then vectors, matrices and a rank-3 tensor, with operands broadcast against each other), with attribute variables
+/// drawn from the values that make sense for them (axes, keepdims, shapes of the same size, powers), and values that
+/// satisfy the rule's predicates (positive, nonneg, nonzero, rows summing to 1), mixed with edge values (0, ±1, ±1e-3,
+/// ±10). Wherever the left side matches, its precondition holds and both the left side and its gradient are finite, the
+/// right side and its gradient (a random cotangent pulled back to every operand) must agree within
+/// <see cref="RelativeTolerance"/>. The first disagreement is the counterexample.</summary>
+public static class RuleSoundness
+{
+    /// <summary>The f64 relative tolerance <c>autodiff compare</c> documents (1e-9), relative to the largest of |right
+    /// side|, the largest |right side| in the tensor, and 1 (the naive left side of a stabilising rule is itself only
+    /// accurate to rounding of the result's scale, e.g. log(1 + exp(x)) at x = -30).</summary>
+    public const double RelativeTolerance = 1e-9;
+
+    private static readonly int[][] Shapes = [[], [3], [2, 3], [3, 2], [2, 3, 2]];
+    private static readonly double[] Edges = [0, 0.5, -0.5, 1, -1, 2, -2, 1e-3, -1e-3, 10, -10];
+    private const int Wanted = 24, Attempts = 600;
+
+    /// <summary>Null if the rule passed, else what it changes, with the counterexample (<c>changes the value: at x = 0.5
+    /// the left side is 1.6487, the right side 1.5</c>), or why it could not be checked.</summary>
+    public static string? Check(PatternRule rule, int seed = 20261204)
+    {
+        var rng = new Random(seed);
+        var attrParams = AttributeParams(rule.Lhs);
+        var integer = IntegerVariables(rule.Lhs);
+        int checkedCount = 0;
+        string? shapeMismatch = null;
+        for (int attempt = 0; attempt < Attempts && checkedCount < Wanted; attempt++)
+        {
+            var b = Shapes[attempt % Shapes.Length];
+            var builder = new GraphBuilder();
+            var dummy = builder.Constant(0, DType.F64).Node;
+            var binding = new Match(dummy);
+            foreach (var v in rule.NodeVars)
+            {
+                var shape = integer.Contains(v) ? Drop(b, rng) : attempt < 3 * Shapes.Length ? b : Vary(b, rng);
+                binding.Bind(v, builder.Input(v, integer.Contains(v) ? DType.I64 : DType.F64, new Shape(shape)).Node);
+            }
+            foreach (var a in rule.AttrVars) binding.BindAttribute(a, Draw(attrParams[a], b, rng), dummy);
+            var lhs = PatternRule.Instantiate(rule.Lhs, binding, builder, DType.F64);
+            if (lhs is null || rule.TryMatch(lhs) is not { } m || !rule.Applies(m)) continue;
+            if (rule.Conditions.Any(c => c.Predicate.Domain == ValueDomain.Any && c.Predicate.Reports && c.Evaluate(m, rule) is not null)) continue;
+            var rhs = PatternRule.Instantiate(rule.Rhs, m, builder, lhs.DType);
+            if (rhs is null || rhs.Shape != lhs.Shape || rhs.DType != lhs.DType)
+            {
+                shapeMismatch ??= rhs is null ? $"the right side cannot be built where the left side is {Type(lhs)}"
+                    : $"the right side is {Type(rhs)} where the left side is {Type(lhs)}";
+                continue;
+            }
+            var values = Values(rule, m, integer, rng);
+            if (Compare(rule, m, lhs, rhs, values, builder, rng) is string failure) return failure;
+            checkedCount++;
+        }
+        if (checkedCount > 0) return null;
+        return shapeMismatch is not null
+            ? $"cannot be checked: {shapeMismatch} (a rewrite must keep the shape and element type)"
+            : "cannot be checked: no inputs of the shapes tried (scalars, vectors, matrices, rank 3) match the left side and satisfy the precondition";
+    }
+
+    private static string Type(Node n) => $"{n.DType.Name()}{n.Shape}";
+
+    /// <summary>The parameter each attribute variable first stands for on the left side.</summary>
+    private static Dictionary<string, FunctionParam> AttributeParams(CallPat lhs)
+    {
+        var result = new Dictionary<string, FunctionParam>(StringComparer.Ordinal);
+        Walk(lhs);
+        return result;
+
+        void Walk(Pat p)
+        {
+            if (p is not CallPat c) return;
+            for (int i = 0; i < c.Args.Length; i++)
+            {
+                if (c.Args[i] is AttrVar v) result.TryAdd(v.Name, c.Spec.Parameters[i]);
+                if (c.Args[i] is Pat q) Walk(q);
+            }
+        }
+    }
+
+    /// <summary>Node variables in an integer operand position (indices, labels, tags, lengths, steps).</summary>
+    private static HashSet<string> IntegerVariables(CallPat lhs)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        Walk(lhs);
+        return result;
+
+        void Walk(Pat p)
+        {
+            if (p is not CallPat c) return;
+            for (int i = 0; i < c.Args.Length; i++)
+            {
+                if (c.Args[i] is VarPat v && (c.Spec.Parameters[i].Name is "t" or "labels" or "tags" or "lengths" or "step"
+                                              || c.Spec.Parameters[i].IntegerLiterals)) result.Add(v.Name);
+                if (c.Args[i] is Pat q) Walk(q);
+            }
+        }
+    }
+
+    private static int[] Drop(int[] b, Random rng)
+    {
+        if (b.Length == 0) return b;
+        int k = rng.Next(b.Length);
+        return rng.Next(3) == 0 ? b : b.Where((_, i) => i != k).ToArray();
+    }
+
+    /// <summary>The base shape, or one broadcast into it: a size-1 axis, a missing leading axis, a scalar.</summary>
+    private static int[] Vary(int[] b, Random rng)
+    {
+        switch (rng.Next(6))
+        {
+            case 0 when b.Length > 0:
+            {
+                var s = (int[])b.Clone();
+                s[rng.Next(s.Length)] = 1;
+                return s;
+            }
+            case 1 when b.Length > 0: return b[1..];
+            case 2: return [];
+            default: return b;
+        }
+    }
+
+    /// <summary>A value for an attribute variable, as printed text (null: left out).</summary>
+    private static string? Draw(FunctionParam p, int[] b, Random rng)
+    {
+        int rank = b.Length;
+        int size = b.Aggregate(1, (x, y) => x * y);
+        switch (p.Kind)
+        {
+            case ArgKind.Int: return Patterns.Text(rank == 0 ? 0 : rng.Next(rank));
+            case ArgKind.Bool: return rng.Next(2) == 0 ? "false" : "true";
+            case ArgKind.DType: return "f64";
+            case ArgKind.Number: return Patterns.Text(new[] { 0.5, 1, 2, 3, 4, 1.0 / 3, 0.25, -1 }[rng.Next(8)]);
+            case ArgKind.Ints when p.Name == "shape":
+                int[][] shapes = [[size], b, [.. b.Reverse()], [1, size], [.. b, 1]];
+                return Patterns.Text(shapes[rng.Next(shapes.Length)]);
+            case ArgKind.Ints when p.Name == "axes":
+                return Patterns.Text(Enumerable.Range(0, rank).OrderBy(_ => rng.Next()).ToArray());
+            case ArgKind.Ints:
+                return rng.Next(4) switch
+                {
+                    0 => null,
+                    1 when rank >= 2 => Patterns.Text(new[] { 0, 1 }),
+                    _ => rank == 0 ? null : Patterns.Text(rng.Next(rank)),
+                };
+            default: return null;
+        }
+    }
+
+    /// <summary>Input values: each variable from the domain its predicates ask for, mixed with edge values.</summary>
+    private static Dictionary<string, Tensor> Values(PatternRule rule, Match m, HashSet<string> integer, Random rng)
+    {
+        var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var v in rule.NodeVars)
+        {
+            var n = m[v];
+            var data = new double[n.Shape.Size];
+            var domain = rule.Conditions.FirstOrDefault(c => c.Predicate.Domain != ValueDomain.Any && c.Args[0].Var == v);
+            for (int i = 0; i < data.Length; i++)
+            {
+                double x = rng.Next(2) == 0 ? Edges[rng.Next(Edges.Length)] : Math.Round(rng.NextDouble() * 6 - 3, 2);
+                data[i] = integer.Contains(v) ? rng.Next(2)
+                    : domain?.Predicate.Domain switch
+                    {
+                        ValueDomain.Positive => Math.Abs(x) is var a && a > 0 ? a : 0.25,
+                        ValueDomain.NonNegative => Math.Abs(x),
+                        ValueDomain.NonZero => x != 0 ? x : -0.75,
+                        ValueDomain.Probs => Math.Exp(x / 2),
+                        _ => x,
+                    };
+            }
+            if (domain?.Predicate.Domain == ValueDomain.Probs && new PredicateArgs(m, rule, domain).Axes(1) is [int axis] && axis < n.Shape.Rank)
+                Normalize(data, n.Shape, axis);
+            values[v] = Tensor.FromDoubles(n.DType, n.Shape, data);
+        }
+        return values;
+    }
+
+    private static void Normalize(double[] data, Shape shape, int axis)
+    {
+        int inner = 1;
+        for (int d = axis + 1; d < shape.Rank; d++) inner *= shape[d];
+        int len = shape[axis], outer = data.Length / Math.Max(1, len * inner);
+        for (int o = 0; o < outer; o++)
+            for (int i = 0; i < inner; i++)
+            {
+                double s = 0;
+                for (int k = 0; k < len; k++) s += data[(o * len + k) * inner + i];
+                for (int k = 0; k < len; k++) data[(o * len + k) * inner + i] /= s;
+            }
+    }
+
+    private static string? Compare(PatternRule rule, Match m, Node lhs, Node rhs, Dictionary<string, Tensor> values, GraphBuilder builder, Random rng)
+    {
+        var wrt = rule.NodeVars.Where(v => m[v].DType.IsFloat()).ToArray();
+        var cot = new double[lhs.Shape.Size];
+        for (int i = 0; i < cot.Length; i++) cot[i] = cot.Length == 1 ? 1 : Math.Round(rng.NextDouble() * 2 - 1, 2);
+        var seed = Tensor.FromDoubles(lhs.DType, lhs.Shape, cot);
+        var (lv, lg) = Run(builder.Build(lhs.Expr), values, wrt, seed);
+        var (rv, rg) = Run(builder.Build(rhs.Expr), values, wrt, seed);
+        string At() => "at " + string.Join(", ", rule.NodeVars.Select(v => $"{v} = {Show(values[v].ToDoubleArray(), values[v].Shape)}")
+            .Concat(rule.AttrVars.Select(a => $"{a} = {m.Attribute(a) ?? "(left out)"}")));
+        if (!lv.All(double.IsFinite)) return null;
+        if (!Agree(lv, rv))
+            return $"changes the value: {At()} the left side is {Show(lv, lhs.Shape)}, the right side {Show(rv, lhs.Shape)}";
+        foreach (var v in wrt)
+        {
+            if (!lg[v].All(double.IsFinite)) continue;
+            if (!Agree(lg[v], rg[v]))
+                return $"changes the gradient with respect to {v}: {At()} the left side's is {Show(lg[v], m[v].Shape)}, the right side's {Show(rg[v], m[v].Shape)}"
+                       + (lhs.Shape.Size == 1 ? "" : $" (for the cotangent {Show(cot, lhs.Shape)})");
+        }
+        return null;
+    }
+
+    private static (double[] Value, Dictionary<string, double[]> Grads) Run(Graph g, Dictionary<string, Tensor> values, string[] wrt, Tensor seed)
+    {
+        var present = wrt.Where(v => g.Nodes().Any(n => n.Op is InputOp io && io.InputName == v)).ToArray();
+        var tape = new Tape(g, present);
+        var (value, grads) = tape.Run(values, seed);
+        var result = wrt.ToDictionary(v => v, v => grads.TryGetValue(v, out var t) ? t.ToDoubleArray() : new double[values[v].Size], StringComparer.Ordinal);
+        return (value.ToDoubleArray(), result);
+    }
+
+    private static bool Agree(double[] a, double[] b)
+    {
+        double scale = 1;
+        foreach (var y in b) if (double.IsFinite(y)) scale = Math.Max(scale, Math.Abs(y));
+        for (int i = 0; i < a.Length; i++)
+        {
+            if (!double.IsFinite(b[i])) return false;
+            if (Math.Abs(a[i] - b[i]) > RelativeTolerance * Math.Max(scale, Math.Abs(b[i]))) return false;
+        }
+        return true;
+    }
+
+    /// <summary>A value for a message: a number to 5 significant digits, or nested brackets.</summary>
+    private static string Show(double[] data, Shape shape)
+    {
+        var sb = new StringBuilder();
+        int pos = 0;
+        Write(0);
+        return sb.ToString();
+
+        void Write(int dim)
+        {
+            if (dim == shape.Rank)
+            {
+                sb.Append(data[pos++].ToString("G5", CultureInfo.InvariantCulture));
+                return;
+            }
+            sb.Append('[');
+            for (int i = 0; i < shape[dim]; i++)
+            {
+                if (i > 0) sb.Append(", ");
+                Write(dim + 1);
+            }
+            sb.Append(']');
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using Autodiff.Rewrite;
+using Autodiff.Text;
+
+namespace Autodiff.Tests.Rewrite;
+
+/// <summary>Rules written as patterns: the matcher (variables, repeated variables, attributes, commutative operands,
+/// shapes), users' rules files (syntax errors located by line and column), and the soundness check that refuses a rule
+/// with a counterexample.</summary>
+public class PatternRuleTests
+{
+    private static SimplifyResult Run(string rules, string program) =>
+        Simplifier.Simplify(Parser.Parse(program), new SimplifyOptions(UserRules: RuleSet.Parse(rules, "rules.txt")));
+
+    private const string X = "input x: f64[4, 3]\ninput y: f64[4, 3]\n";
+
+    [Fact]
+    public void UserRuleFiresAndIsNamedInTheTrace()
+    {
+        var r = Run("rule square-self: x * x => square(x)", X + "r = x * x + y");
+        Assert.Contains(r.Rewrites, s => s.Rule == "square-self" && s.Before == "x * x" && s.After == "square(x)");
+        Assert.Equal("square(x) + y", Printer.PrintExpression(r.After.Output));
+    }
+
+    [Fact]
+    public void RepeatedVariableMeansTheSameNode()
+    {
+        var r = Run("rule square-self: x * x => square(x)", X + "r = x * y");
+        Assert.Empty(r.Rewrites);
+    }
+
+    [Theory]
+    [InlineData("r = x * 2")]
+    [InlineData("r = 2 * x")]
+    public void CommutativeOperandsMatchInEitherOrder(string line)
+    {
+        var r = Run("rule twice: x * 2 => x + x", X + line);
+        Assert.Equal("x + x", Printer.PrintExpression(r.After.Output));
+    }
+
+    [Fact]
+    public void AttributeVariablesBindAndRebuild()
+    {
+        var r = Run("rule lse: log(sum(exp(x), axis=a, keepdims=k)) => logsumexp(x, axis=a, keepdims=k)",
+            X + "r = log(sum(exp(x), axis=0, keepdims=true))");
+        // the built-in logsumexp rule fires first in stabilize; the user rule has nothing left to do there, so run it alone
+        var only = Simplifier.Simplify(Parser.Parse(X + "r = log(sum(exp(x), axis=0, keepdims=true))"),
+            new SimplifyOptions(Phases: [new RuleSet("user", RuleSet.Parse("rule lse: log(sum(exp(x), axis=a, keepdims=k)) => logsumexp(x, axis=a, keepdims=k)").Rules)]));
+        Assert.Equal("logsumexp(x, axis=0, keepdims=true)", Printer.PrintExpression(only.After.Output));
+        Assert.Contains(r.Rewrites, s => s.After.StartsWith("logsumexp", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AnAttributeLeftOutMustBeLeftOutOnTheNode()
+    {
+        var rules = RuleSet.Parse("rule s: sum(-x, axis=a) => -sum(x, axis=a)");
+        var g = Parser.Parse(X + "r = sum(-x, axis=1, keepdims=true)");
+        var r = Simplifier.Simplify(g, new SimplifyOptions(Phases: [new RuleSet("user", rules.Rules)]));
+        Assert.Empty(r.Rewrites);
+    }
+
+    [Fact]
+    public void RightSideOfAnotherShapeDoesNotFire()
+    {
+        // x * 1 => x is sound, but where x is broadcast by the product the replacement would change the shape
+        var rules = RuleSet.Parse("rule one: x * c => x if one_element(c)", "rules.txt", checkSoundness: false);
+        var r = Simplifier.Simplify(Parser.Parse("input x: f64[3]\ninput c: f64[2, 1]\nr = x * c"),
+            new SimplifyOptions(Phases: [new RuleSet("user", rules.Rules)]));
+        Assert.Empty(r.Rewrites);
+    }
+
+    [Fact]
+    public void ReportingPredicateGivesANearMiss()
+    {
+        var r = Run("rule sqrt-square: sqrt(square(x)) => x if nonneg(x)", X + "r = sqrt(square(x))");
+        Assert.Contains(r.NearMisses, m => m.Rule == "sqrt-square" && m.Reason.Contains("not known to be >= 0"));
+        var ok = Run("rule sqrt-square: sqrt(square(x)) => x if nonneg(x)", X + "r = sqrt(square(exp(x)))");
+        Assert.Equal("exp(x)", Printer.PrintExpression(ok.After.Output));
+    }
+
+    [Fact]
+    public void InteriorNodesAreMarkedForTheSharingPolicy()
+    {
+        var program = X + "s = x * x\nr = sqrt(s) + s";
+        var keep = Run("rule norm: sqrt(x * x) => abs(x)", program);
+        Assert.DoesNotContain(keep.Rewrites, s => s.Rule == "norm");
+        Assert.Contains(keep.NearMisses, m => m.Rule == "norm" && m.Reason.Contains("also used outside the pattern"));
+        var recompute = Simplifier.Simplify(Parser.Parse(program),
+            new SimplifyOptions(Sharing: SharingPolicy.Recompute, UserRules: RuleSet.Parse("rule norm: sqrt(x * x) => abs(x)")));
+        Assert.Contains(recompute.Rewrites, s => s.Rule == "norm" && s.Note!.Contains("recomputes x * x"));
+    }
+
+    [Fact]
+    public void UnsoundRuleIsRefusedWithACounterexample()
+    {
+        var e = Assert.Throws<RuleException>(() => RuleSet.Parse("# a wrong rule\nrule bogus: exp(x) => x + 1\n", "rules.txt"));
+        Assert.StartsWith("rules.txt:2: rule bogus (exp(x) => x + 1) changes the value: at x = ", e.Message);
+        Assert.Matches(@"the left side is [-0-9.eE+]+, the right side [-0-9.eE+]+$", e.Message);
+    }
+
+    [Fact]
+    public void RuleWrongOnlyInTheGradientIsRefused()
+    {
+        var e = Assert.Throws<RuleException>(() => RuleSet.Parse("rule frozen: x * x => square(stop_gradient(x))"));
+        Assert.Contains("changes the gradient with respect to x", e.Message);
+    }
+
+    [Fact]
+    public void UnsoundOnlyOutsideThePreconditionIsAccepted()
+    {
+        RuleSet.Parse("rule sqrt-square: sqrt(square(x)) => x if nonneg(x)");
+        var e = Assert.Throws<RuleException>(() => RuleSet.Parse("rule sqrt-square: sqrt(square(x)) => x"));
+        Assert.Contains("changes the value", e.Message);
+    }
+
+    [Fact]
+    public void RuleThatChangesTheShapeCannotBeChecked()
+    {
+        var e = Assert.Throws<RuleException>(() => RuleSet.Parse("rule total: exp(x) => sum(x, axis=0)"));
+        Assert.Contains("cannot be checked: the right side", e.Message);
+        Assert.Contains("a rewrite must keep the shape and element type", e.Message);
+    }
+
+    [Theory]
+    [InlineData("rule a: exp(x) => x +", "rules.txt:1:22: expected an expression, found end of input")]
+    [InlineData("rule a: exp(x) x", "rules.txt:1:17: expected '=>' between the left and the right side")]
+    [InlineData("rule a: exp(x) => y", "rules.txt:1:19: 'y' is not bound by the left side")]
+    [InlineData("rule a: expp(x) => x", "rules.txt:1:9: unknown function 'expp'; did you mean 'exp'?")]
+    [InlineData("rule a: x => x", "rules.txt:1:9: the left side must be an operation (a call or an operator), not a lone variable or number")]
+    [InlineData("rule a: log(exp(x)) => x if postive(x)", "rules.txt:1:29: unknown predicate 'postive'; did you mean 'positive'?")]
+    [InlineData("rule a: log(exp(x)) => x if positive(y)", "rules.txt:1:38: argument 1 of 'positive(x)' must be an operand variable of the left side, found 'y'")]
+    [InlineData("\n\n  rewrite a: exp(x) => x", "rules.txt:3:3: expected 'rule NAME: LHS => RHS [if PREDICATE(args)]'")]
+    [InlineData("rule a: softmax(x, axis=x) => x", "rules.txt:1:25: 'x' is an operand variable, used here as the attribute 'axis' of 'softmax'")]
+    public void ErrorsAreLocated(string text, string message)
+    {
+        var e = Assert.Throws<RuleException>(() => RuleSet.Parse(text, "rules.txt"));
+        Assert.StartsWith(message, e.Message);
+    }
+
+    [Fact]
+    public void CommentsAndBlankLinesAreSkipped()
+    {
+        var set = RuleSet.Parse("# my rules\n\nrule square-self: x * x => square(x)   # squares\n  \n");
+        Assert.Equal(["square-self"], set.Rules.Select(r => r.Name));
+        Assert.Equal("x * x => square(x)", set.Rules[0].Pattern);
+    }
+}
