@@ -61,7 +61,7 @@ public class InteropCliTests
         string path = f.Path + ".onnx";
         var r = Run("export", f.Path, "--onnx", path);
         Assert.True(r.Code == 2, r.ToString());
-        Assert.Equal($"{f.Path}: onnx export: op 'pnorm' has no ONNX mapping\n", r.Err);
+        Assert.StartsWith($"{f.Path}: onnx export: op 'pnorm' has no ONNX mapping (no scaled decomposition", r.Err);
         Assert.False(File.Exists(path));
     }
 

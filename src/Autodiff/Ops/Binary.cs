@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Autodiff.Interop;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
@@ -217,13 +219,20 @@ public abstract record BinaryOp : Op
 
     /// <summary>g·∂y/∂a and g·∂y/∂b at the broadcast shape, as expressions.</summary>
     protected abstract (Expr? A, Expr? B) Local(Expr a, Expr b, Expr y, Expr g);
+
+    /// <summary>The language function <c>name(a, b)</c> that builds the op through <paramref name="build"/> (add, sub,
+    /// mul, div and pow print as infix operators, and parse from them too).</summary>
+    private protected static FunctionSpec Function(string name, Func<Expr, Expr, Expr> build) =>
+        new(name, [FunctionParam.Tensor("a"), FunctionParam.Tensor("b")], c => build(c.Tensor("a"), c.Tensor("b")));
 }
 
 /// <summary><c>a + b</c>.</summary>
-public sealed record AddOp : BinaryOp
+public sealed record AddOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "add";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("add", (p, q) => p + q)];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Add", x, y);
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
@@ -239,10 +248,12 @@ public sealed record AddOp : BinaryOp
 }
 
 /// <summary><c>a - b</c>.</summary>
-public sealed record SubOp : BinaryOp
+public sealed record SubOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "sub";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("sub", (p, q) => p - q)];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Sub", x, y);
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
@@ -258,10 +269,12 @@ public sealed record SubOp : BinaryOp
 }
 
 /// <summary><c>a * b</c>.</summary>
-public sealed record MulOp : BinaryOp
+public sealed record MulOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "mul";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("mul", (p, q) => p * q)];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Mul", x, y);
     /// <summary>g·b and g·a read the other operand: only constants and inputs are known before the forward.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) =>
         (c.InputGrads[0] is not null && !Bound(c.Node.Inputs[1])) || (c.InputGrads[1] is not null && !Bound(c.Node.Inputs[0]));
@@ -280,10 +293,12 @@ public sealed record MulOp : BinaryOp
 /// <summary><c>a / b</c>. The tape computes ∂/∂b as −(g / b)·y with y = a / b, which equals −g·a / b² but does not
 /// overflow b² (|b| above about 1e154 in f64, 1e19 in f32) when the true value is representable; the symbolic gradient
 /// prints the textbook form.</summary>
-public sealed record DivOp : BinaryOp
+public sealed record DivOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "div";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("div", (p, q) => p / q)];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Div", x, y);
     /// <summary>g / b reads b; the divisor's gradient reads the output.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) =>
         c.InputGrads[1] is not null || (c.InputGrads[0] is not null && !Bound(c.Node.Inputs[1]));
@@ -311,10 +326,12 @@ public sealed record DivOp : BinaryOp
 
 /// <summary><c>maximum(a, b)</c> elementwise; at ties the gradient is split equally; NaN propagates, and its gradient goes
 /// to the NaN operand (the symbolic gradient is NaN there instead).</summary>
-public sealed record MaximumOp : BinaryOp
+public sealed record MaximumOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "maximum";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("maximum", (p, q) => p.Maximum(q))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Max", x, y);
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Maximum;
     /// <inheritdoc/>
@@ -347,10 +364,12 @@ public sealed record MaximumOp : BinaryOp
 
 /// <summary><c>minimum(a, b)</c> elementwise; at ties the gradient is split equally; NaN propagates, and its gradient goes
 /// to the NaN operand (the symbolic gradient is NaN there instead).</summary>
-public sealed record MinimumOp : BinaryOp
+public sealed record MinimumOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "minimum";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("minimum", (p, q) => p.Minimum(q))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Min", x, y);
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Minimum;
     /// <inheritdoc/>
@@ -365,10 +384,12 @@ public sealed record MinimumOp : BinaryOp
 }
 
 /// <summary><c>pow(a, b)</c> = a^b. ∂/∂a = b·a^(b−1); ∂/∂b = a^b·log a, taken as 0 where a^b = 0.</summary>
-public sealed record PowOp : BinaryOp
+public sealed record PowOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "pow";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("pow", (p, q) => p.Pow(q))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Pow", x, y);
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Power;
     /// <inheritdoc/>

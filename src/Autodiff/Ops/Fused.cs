@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Globalization;
 using System.Numerics;
+using Autodiff.Interop;
+using Autodiff.Text;
 using Rows = Autodiff.Kernels.SoftmaxCrossEntropy;
 
 namespace Autodiff;
@@ -219,10 +221,13 @@ public abstract record RowwiseOp(int Axis) : Op
 /// A row with NaN gives NaN; a row of only −inf gives zeros; a row with +inf gives 1/count at each of its count +inf
 /// entries and 0 elsewhere (the <see cref="Kernels.Softmax"/> policy). The backward is gx += y ⊙ (g − Σ g⊙y).</summary>
 /// <param name="Axis">The softmax axis, resolved (non-negative).</param>
-public sealed record SoftmaxOp(int Axis) : RowwiseOp(Axis)
+public sealed record SoftmaxOp(int Axis) : RowwiseOp(Axis), IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "softmax";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("softmax", [FunctionParam.Tensor("x"), FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").Softmax(c.Int("axis", -1)))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Softmax", x, y, OnnxAttribute.Of("axis", Axis));
     /// <inheritdoc/>
     protected override void RowsForward<T>(ReadOnlySpan<T> x, int rows, int n, Span<T> y) => Kernels.Softmax.SoftmaxRows(x, rows, n, y);
     /// <inheritdoc/>
@@ -240,10 +245,13 @@ public sealed record SoftmaxOp(int Axis) : RowwiseOp(Axis)
 /// −log(count) at its +inf entries and −inf elsewhere. The backward is gx += g − softmax(x) ⊙ Σ g, with softmax(x) taken
 /// as exp(y); so an entry whose probability is 0 (including every entry of an all −inf row) gets gx += g.</summary>
 /// <param name="Axis">The axis, resolved (non-negative).</param>
-public sealed record LogSoftmaxOp(int Axis) : RowwiseOp(Axis)
+public sealed record LogSoftmaxOp(int Axis) : RowwiseOp(Axis), IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "log_softmax";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("log_softmax", [FunctionParam.Tensor("x"), FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").LogSoftmax(c.Int("axis", -1)))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("LogSoftmax", x, y, OnnxAttribute.Of("axis", Axis));
     /// <inheritdoc/>
     protected override void RowsForward<T>(ReadOnlySpan<T> x, int rows, int n, Span<T> y) => Kernels.Softmax.LogSoftmaxRows(x, rows, n, y);
     /// <inheritdoc/>
@@ -262,10 +270,12 @@ public sealed record LogSoftmaxOp(int Axis) : RowwiseOp(Axis)
 /// row's +inf entries (0 elsewhere), the limit of the softmax as those entries grow together.</summary>
 /// <param name="Axes">The reduced axes: resolved, sorted, distinct and adjacent (one contiguous run).</param>
 /// <param name="KeepDims">Keep the reduced axes as size 1.</param>
-public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op
+public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "logsumexp";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [ReduceOp.Function("logsumexp", (x, axes, keep) => x.LogSumExp(axes, keep))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reduce("ReduceLogSumExp", Axes, KeepDims, x[0], y);
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>

@@ -1,4 +1,6 @@
 using System.Numerics;
+using Autodiff.Interop;
+using Autodiff.Text;
 using Rows = Autodiff.Kernels.SoftmaxCrossEntropy;
 
 namespace Autodiff;
@@ -22,10 +24,32 @@ namespace Autodiff;
 /// <param name="TargetsSumToOne">Set (by the simplifier) only when it proved that every row of p along the axis sums to 1;
 /// printed <c>normalized=true</c>. It selects the closed-form backward g·(q − p'), which is the true gradient only then.</param>
 /// <param name="LabelSmoothing">ε in [0, 1]: the targets become (1 − ε)·p + ε/C.</param>
-public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = false, double LabelSmoothing = 0) : Op
+public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = false, double LabelSmoothing = 0) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "softmax_cross_entropy";
+
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+    [
+        new("softmax_cross_entropy",
+            [FunctionParam.Tensor("logits"), FunctionParam.Tensor("targets"), FunctionParam.Tensor("weights", optional: true),
+             FunctionParam.Int("axis", optional: true), FunctionParam.Bool("normalized"), FunctionParam.Number("label_smoothing", optional: true)],
+            c => c.Tensor("logits").SoftmaxCrossEntropy(c.Tensor("targets"), c.Int("axis", -1), c.Bool("normalized"),
+                c.Has("label_smoothing") ? c.Number("label_smoothing") : 0, c.OptionalTensor("weights"))),
+    ];
+
+    /// <summary>−Σ_c w_c·p'_c·LogSoftmax(z)_c along the class axis, p' = (1 − ε)·p + ε/C.</summary>
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y)
+    {
+        var z = n.Inputs[0];
+        int rank = z.Shape.Rank, classes = z.Shape[Axis];
+        double eps = LabelSmoothing;
+        string target = x[1];
+        if (eps != 0) target = o.Emit("Add", [o.Emit("Mul", [target, o.Scalar("keep", 1 - eps, z.DType)]), o.Scalar("spread", eps / classes, z.DType)]);
+        if (x.Length > 2) target = o.Emit("Mul", [target, o.AlongAxis(x[2], classes, Axis, rank)]);
+        var logq = o.Emit("LogSoftmax", [x[0]], null, OnnxAttribute.Of("axis", Axis));
+        return o.Emit("Neg", [o.SumAlong(o.Emit("Mul", [target, logq]), Axis)], y);
+    }
     /// <inheritdoc/>
     public override bool IsFused => true;
 
@@ -162,10 +186,61 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
 /// <param name="Axis">The class axis of z, resolved (non-negative).</param>
 /// <param name="IgnoreIndex">The label value whose rows are ignored; null when no label is ignored.</param>
 /// <param name="LabelSmoothing">ε in [0, 1].</param>
-public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = null, double LabelSmoothing = 0) : Op
+public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = null, double LabelSmoothing = 0) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "sparse_softmax_cross_entropy";
+
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+    [
+        new("sparse_softmax_cross_entropy",
+            [FunctionParam.Tensor("logits"), FunctionParam.Tensor("labels"), FunctionParam.Tensor("weights", optional: true),
+             FunctionParam.Int("axis", optional: true), FunctionParam.Int("ignore_index", optional: true), FunctionParam.Number("label_smoothing", optional: true)],
+            c => c.Tensor("logits").SparseSoftmaxCrossEntropy(c.Tensor("labels"), c.Int("axis", -1),
+                c.Has("ignore_index") ? c.Int("ignore_index") : null, c.Has("label_smoothing") ? c.Number("label_smoothing") : 0, c.OptionalTensor("weights"))),
+    ];
+
+    /// <summary>ONNX's SoftmaxCrossEntropyLoss (reduction none) with the class axis moved to 1, without label smoothing
+    /// (which ONNX's op does not have); with it, w_t·((1 − ε)·(−log q_t) + ε·(−mean_c log q_c)) from LogSoftmax and a
+    /// class mask, the mask also zeroing ignored rows.</summary>
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y)
+    {
+        var z = n.Inputs[0];
+        int rank = z.Shape.Rank, classes = z.Shape[Axis], axis = Axis;
+        double eps = LabelSmoothing;
+        if (eps == 0)
+        {
+            string scores = x[0], labels = x[1];
+            if (rank == 1)
+            {
+                scores = o.Emit("Unsqueeze", [scores, o.Longs("axes", [0])]);
+                labels = o.Emit("Unsqueeze", [labels, o.Longs("axes", [0])]);
+            }
+            else if (axis != 1)
+            {
+                var perm = Enumerable.Range(0, rank).Where(i => i != axis).ToList();
+                perm.Insert(1, axis);
+                scores = o.Emit("Transpose", [scores], null, OnnxAttribute.Of("perm", perm));
+            }
+            OnnxAttribute[] attributes = IgnoreIndex is int k
+                ? [OnnxAttribute.Of("reduction", "none"), OnnxAttribute.Of("ignore_index", k)]
+                : [OnnxAttribute.Of("reduction", "none")];
+            string[] operands = [scores, labels, .. x.Skip(2)];
+            return rank == 1
+                ? o.Emit("Squeeze", [o.Emit("SoftmaxCrossEntropyLoss", operands, null, attributes), o.Longs("axes", [0])], y)
+                : o.Emit("SoftmaxCrossEntropyLoss", operands, y, attributes);
+        }
+
+        var logq = o.Emit("LogSoftmax", [x[0]], null, OnnxAttribute.Of("axis", axis));
+        var mask = o.Emit("Cast", [o.ClassMask(x[1], classes, axis, rank, IgnoreIndex)], null, OnnxAttribute.Of("to", OnnxLowering.Elem(z.DType)));
+        var picked = o.Emit("Neg", [o.SumAlong(o.Emit("Mul", [mask, logq]), axis)]);
+        var uniform = o.Emit("Neg", [o.Emit("ReduceMean", [logq, o.Longs("axes", [axis])], null, OnnxAttribute.Of("keepdims", 0))]);
+        string? scale = x.Length > 2 ? o.SumAlong(o.Emit("Mul", [mask, o.AlongAxis(x[2], classes, axis, rank)]), axis)
+            : IgnoreIndex is not null ? o.SumAlong(mask, axis)
+            : null;
+        string[] terms = [o.Emit("Mul", [picked, o.Scalar("keep", 1 - eps, z.DType)]), o.Emit("Mul", [uniform, o.Scalar("eps", eps, z.DType)])];
+        return scale is null ? o.Emit("Add", terms, y) : o.Emit("Mul", [o.Emit("Add", terms), scale], y);
+    }
     /// <inheritdoc/>
     public override bool IsFused => true;
 
@@ -293,10 +368,14 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
 /// <param name="Classes">C.</param>
 /// <param name="Type">The float element type of the result.</param>
 /// <param name="IgnoreIndex">The label that gives a zero row.</param>
-public sealed record MaskedOneHotOp(int Classes, DType Type, int IgnoreIndex) : Op
+public sealed record MaskedOneHotOp(int Classes, DType Type, int IgnoreIndex) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "one_hot";
+    /// <summary>None of its own: <see cref="OneHotOp"/>'s <c>one_hot</c> builds it when given <c>ignore_index</c>.</summary>
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) =>
+        o.Emit("Cast", [o.ClassMask(x[0], Classes, n.Shape.Rank - 1, n.Shape.Rank, IgnoreIndex)], y, OnnxAttribute.Of("to", OnnxLowering.Elem(Type)));
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) =>
         [(null, FusedShapes.Text(Classes)), ("dtype", Type.Name()), ("ignore_index", FusedShapes.Text(IgnoreIndex))];

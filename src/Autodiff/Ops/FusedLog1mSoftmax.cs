@@ -1,4 +1,6 @@
 using System.Numerics;
+using Autodiff.Interop;
+using Autodiff.Text;
 
 namespace Autodiff;
 
@@ -10,10 +12,34 @@ namespace Autodiff;
 /// With r_i = q_i / (1 − q_i) the backward is gx_l += q_l·(Σ_{i≠l} g_i r_i − g_l), evaluated with r_k and q_l·r_k in the
 /// log domain so that it stays finite when q_k rounds to 1.</summary>
 /// <param name="Axis">The axis, resolved (non-negative).</param>
-public sealed record Log1mSoftmaxOp(int Axis) : Op
+public sealed record Log1mSoftmaxOp(int Axis) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "log1m_softmax";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("log1m_softmax", [FunctionParam.Tensor("x"), FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").Log1mSoftmax(c.Int("axis", -1)))];
+
+    /// <summary>log1p(−exp(x − lse)) except at the first row maximum, which is the others' logsumexp (shifted by their
+    /// own maximum) minus lse.</summary>
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y)
+    {
+        var t = n.DType;
+        int classes = n.Shape[Axis];
+        OnnxAttribute Keep() => OnnxAttribute.Of("keepdims", 1);
+        var m = o.Emit("ReduceMax", [x[0], o.Longs("axes", [Axis])], null, Keep());
+        var e = o.Emit("Exp", [o.Emit("Sub", [x[0], m])]);
+        var s = o.Emit("ReduceSum", [e, o.Longs("axes", [Axis])], null, Keep());
+        var lse = o.Emit("Add", [m, o.Emit("Log", [s])]);
+        var general = o.Log1p(t, o.Emit("Neg", [o.Emit("Exp", [o.Emit("Sub", [x[0], lse])])]), null);
+        var k = o.Emit("ArgMax", [x[0]], null, OnnxAttribute.Of("axis", Axis), OnnxAttribute.Of("keepdims", 0));
+        var mask = o.ClassMask(k, classes, Axis, n.Shape.Rank, null);
+        var rest = o.Emit("Where", [mask, o.Scalar("minus_inf", double.NegativeInfinity, t), x[0]]);
+        var m2 = o.Emit("ReduceMax", [rest, o.Longs("axes", [Axis])], null, Keep());
+        m2 = o.Emit("Where", [o.Emit("IsInf", [m2], null, OnnxAttribute.Of("detect_positive", 0)), m, m2]);
+        var others = o.Emit("ReduceSum", [o.Emit("Exp", [o.Emit("Sub", [rest, m2])]), o.Longs("axes", [Axis])], null, Keep());
+        var atMax = o.Emit("Sub", [o.Emit("Add", [m2, o.Emit("Log", [others])]), lse]);
+        return o.Emit("Where", [mask, atMax, general], y);
+    }
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>

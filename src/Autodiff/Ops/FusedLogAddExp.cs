@@ -1,5 +1,7 @@
 using System.Numerics;
+using Autodiff.Interop;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
@@ -7,10 +9,21 @@ namespace Autodiff;
 /// max(a, b) + log1p(exp(−|a − b|)) so it never overflows. Equal arguments give a + log 2, so −inf with −inf gives −inf
 /// and +inf with +inf gives +inf; NaN propagates. Gradients: g·σ(a − b) for a and g·σ(b − a) for b (each summed back to
 /// its operand's shape); for a = b = −inf both are 0, for a = b = +inf each gets g/2.</summary>
-public sealed record LogAddExpOp : BinaryOp
+public sealed record LogAddExpOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "logaddexp";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("logaddexp", (a, b) => a.LogAddExp(b))];
+
+    /// <summary>max(a, b) + softplus(−|a − b|) (= log(1 + exp(−|a − b|)), with no overflow), and a + log 2 where
+    /// a = b (so that equal infinities give that infinity, not NaN).</summary>
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y)
+    {
+        string a = x[0], b = x[1];
+        var general = o.Emit("Add", [o.Emit("Max", [a, b]), o.SoftplusOfMinusAbs(o.Emit("Sub", [a, b]))]);
+        var equal = o.Emit("Add", [a, o.Scalar("ln2", Math.Log(2), n.DType)]);
+        return o.Emit("Where", [o.Emit("Equal", [a, b]), equal, general], y);
+    }
 
     /// <inheritdoc/>
     public override bool IsFused => true;

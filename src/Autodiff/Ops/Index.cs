@@ -1,15 +1,29 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Autodiff.Interop;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
 /// <summary><c>one_hot(t, C)</c>: integer class indices of shape S to a float tensor of shape [S..., C].
 /// An index outside [0, C) is an error that names the index and its position.</summary>
-public sealed record OneHotOp(int Classes, DType Type) : Op
+public sealed record OneHotOp(int Classes, DType Type) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "one_hot";
+
+    /// <summary><c>one_hot(t, classes, dtype?, ignore_index?)</c>; with <c>ignore_index</c> it builds a
+    /// <see cref="MaskedOneHotOp"/>, which prints under the same name.</summary>
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+    [
+        new("one_hot", [FunctionParam.Tensor("t"), FunctionParam.Int("classes"), FunctionParam.DType("dtype"), FunctionParam.Int("ignore_index", optional: true)],
+            c => c.Has("ignore_index") ? c.Tensor("t").OneHot(c.Int("classes"), c.DType("dtype", c.DefaultFloat), c.Int("ignore_index"))
+                                       : c.Tensor("t").OneHot(c.Int("classes"), c.DType("dtype", c.DefaultFloat))),
+    ];
+
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) =>
+        o.Emit("Cast", [o.ClassMask(x[0], Classes, n.Shape.Rank - 1, n.Shape.Rank, null)], y, OnnxAttribute.Of("to", OnnxLowering.Elem(Type)));
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [(null, Classes.ToString()), ("dtype", Type.Name())];
     /// <inheritdoc/>
@@ -58,10 +72,22 @@ internal static class IndexCheck
 /// <summary><c>take(x, t, axis=a)</c>: gathers along axis a by integer indices. With t of x's shape minus axis a,
 /// out[i.., j..] = x[i.., t[i.., j..], j..] (the axis is dropped: gather by class index); with t of x's rank and any
 /// size k along a, the result has t's shape (NumPy take_along_axis). The gradient scatters back.</summary>
-public sealed record TakeOp(int Axis) : Op
+public sealed record TakeOp(int Axis) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "take";
+
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("take", [FunctionParam.Tensor("x"), FunctionParam.Tensor("t"), FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").Take(c.Tensor("t"), c.Int("axis", -1)))];
+
+    /// <summary><c>GatherElements</c>, around an inserted axis when the indices drop it.</summary>
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y)
+    {
+        var axis = OnnxAttribute.Of("axis", Axis);
+        if (n.Inputs[1].Shape.Rank == n.Inputs[0].Shape.Rank) return o.Emit("GatherElements", x, y, axis);
+        var g = o.Emit("GatherElements", [x[0], o.Emit("Unsqueeze", [x[1], o.Longs("axes", [Axis])])], null, axis);
+        return o.Emit("Squeeze", [g, o.Longs("axes", [Axis])], y);
+    }
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("axis", Axis.ToString())];
     /// <inheritdoc/>
@@ -131,10 +157,16 @@ public sealed record TakeOp(int Axis) : Op
 
 /// <summary><c>where(mask, a, b)</c>: a where the mask is nonzero, else b, with broadcasting of all three.
 /// The mask carries no gradient; a and b get the gradient where they were selected.</summary>
-public sealed record WhereOp : Op
+public sealed record WhereOp : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "where";
+
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("where", [FunctionParam.Tensor("mask"), FunctionParam.Tensor("a"), FunctionParam.Tensor("b")], c => Expr.Where(c.Tensor("mask"), c.Tensor("a"), c.Tensor("b")))];
+
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) =>
+        o.Emit("Where", [o.Emit("Cast", [x[0]], null, OnnxAttribute.Of("to", OnnxLowering.Bool)), x[1], x[2]], y);
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
     {

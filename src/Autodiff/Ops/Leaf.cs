@@ -1,12 +1,20 @@
 using System.Numerics;
+using Autodiff.Interop;
+using Autodiff.Text;
 
 namespace Autodiff;
 
 /// <summary>A named program input with a declared element type, shape and facts.</summary>
-public sealed record InputOp(string InputName, DType Type, Shape Shape, InputFacts Facts) : Op
+public sealed record InputOp(string InputName, DType Type, Shape Shape, InputFacts Facts) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "input";
+
+    /// <summary>None: a program declares its inputs with the <c>input</c> statement, not a function call.</summary>
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [];
+
+    /// <summary>Never called: the graph writer declares the inputs as the model's inputs.</summary>
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => InputName;
 
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs) => (Shape, Type);
@@ -25,10 +33,27 @@ public sealed record InputOp(string InputName, DType Type, Shape Shape, InputFac
 }
 
 /// <summary>A scalar constant. Its element type is that of the expression it joins.</summary>
-public sealed record ConstantOp(double Value, DType Type) : Op
+public sealed record ConstantOp(double Value, DType Type) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "constant";
+
+    /// <summary><c>constant(v, dtype=...)</c>: the printer writes it where a bare literal would be given another type by
+    /// the weak typing rule (or for i64 constants).</summary>
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+    [
+        new("constant", [FunctionParam.Number("value"), FunctionParam.DType("dtype")], c =>
+        {
+            double v = c.Number("value");
+            var t = c.DType("dtype", c.DefaultFloat);
+            if (t == DType.I64 && (double.IsNaN(v) || double.IsInfinity(v) || Math.Round(v) != v))
+                throw new AutodiffException($"constant: an i64 constant must be an integer, got {Tensor.FormatNumber(v, DType.F64)}");
+            return c.Builder.Constant(v, t);
+        }),
+    ];
+
+    /// <summary>A scalar initializer of the constant's element type.</summary>
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Initializer(Value, Type, y);
 
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs) => (Shape.Scalar, Type);

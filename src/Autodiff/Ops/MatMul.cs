@@ -1,13 +1,18 @@
 using System.Numerics;
+using Autodiff.Interop;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
 /// <summary><c>matmul(a, b)</c> or <c>a @ b</c>: [..., M, K] × [..., K, N] → [..., M, N], with NumPy broadcasting of the batch dimensions.</summary>
-public sealed record MatMulOp : Op
+public sealed record MatMulOp : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "matmul";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("matmul", [FunctionParam.Tensor("a"), FunctionParam.Tensor("b")], c => c.Tensor("a").MatMul(c.Tensor("b")))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("MatMul", x, y);
 
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)

@@ -103,6 +103,14 @@ public abstract record Op
         where T : unmanaged, IFloatingPointIeee754<T> =>
         throw new NotSupportedException($"{Name}: no forward+backward kernel");
 
+    /// <summary>Lowers node <paramref name="n"/> to ONNX: writes its value, computed from the operand values
+    /// <paramref name="x"/>, to <paramref name="y"/> through <paramref name="onnx"/> (in opset
+    /// <see cref="Interop.OnnxExporter.Opset"/>) and returns <paramref name="y"/>. The default throws: an op ONNX
+    /// cannot express says why with a <see cref="NotExportableAttribute"/>; a lowering that refuses some cases (an
+    /// element type) throws <see cref="Interop.OnnxLowering.NotExportable"/> with the reason.</summary>
+    internal virtual string ToOnnx(Interop.OnnxLowering onnx, Node n, string[] x, string y) =>
+        throw Interop.OnnxLowering.NotExportable(this, OpRegistry.NotExportableReason(GetType()));
+
     /// <summary>True where operand <paramref name="index"/> can carry a gradient.</summary>
     public virtual bool IsDifferentiable(Node node, int index) => node.Inputs[index].DType.IsFloat();
 

@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Autodiff.Interop;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
@@ -157,13 +159,20 @@ public abstract record ReduceOp(IntList Axes, bool KeepDims) : Op
 
     /// <summary>The gradient <paramref name="g"/> reshaped to the kept shape and broadcast back to <paramref name="x"/>'s shape.</summary>
     protected Expr ExpandBack(Expr g, Shape x) => g.Reshape(KeptShape(x).ToArray()).BroadcastTo(x.ToArray());
+
+    /// <summary>The language function <c>name(x, axis?, keepdims?)</c> of a reduction (no axis: all axes).</summary>
+    internal static FunctionSpec Function(string name, Func<Expr, int[]?, bool, Expr> build) =>
+        new(name, [FunctionParam.Tensor("x"), FunctionParam.Ints("axis", optional: true), FunctionParam.Bool("keepdims")],
+            c => build(c.Tensor("x"), c.Ints("axis"), c.Bool("keepdims")));
 }
 
 /// <summary><c>sum(x, axis=..., keepdims=...)</c>.</summary>
-public sealed record SumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
+public sealed record SumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims), IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "sum";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("sum", (x, axes, keep) => x.Sum(axes, keep))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reduce("ReduceSum", Axes, KeepDims, x[0], y);
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
@@ -177,10 +186,12 @@ public sealed record SumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDim
 }
 
 /// <summary><c>mean(x, axis=..., keepdims=...)</c>; the mean over zero elements is NaN.</summary>
-public sealed record MeanOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
+public sealed record MeanOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims), IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "mean";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("mean", (x, axes, keep) => x.Mean(axes, keep))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reduce("ReduceMean", Axes, KeepDims, x[0], y);
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
@@ -237,19 +248,23 @@ public abstract record ExtremumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, 
 }
 
 /// <summary><c>max(x, axis=..., keepdims=...)</c>; NaN propagates; the max over zero elements is −inf.</summary>
-public sealed record MaxOp(IntList Axes, bool KeepDims) : ExtremumOp(Axes, KeepDims)
+public sealed record MaxOp(IntList Axes, bool KeepDims) : ExtremumOp(Axes, KeepDims), IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "max";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("max", (x, axes, keep) => x.Max(axes, keep))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reduce("ReduceMax", Axes, KeepDims, x[0], y);
     /// <inheritdoc/>
     protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) => Reduce.Max(x, outer, n, inner, dst);
 }
 
 /// <summary><c>min(x, axis=..., keepdims=...)</c>; NaN propagates; the min over zero elements is +inf.</summary>
-public sealed record MinOp(IntList Axes, bool KeepDims) : ExtremumOp(Axes, KeepDims)
+public sealed record MinOp(IntList Axes, bool KeepDims) : ExtremumOp(Axes, KeepDims), IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "min";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("min", (x, axes, keep) => x.Min(axes, keep))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reduce("ReduceMin", Axes, KeepDims, x[0], y);
     /// <inheritdoc/>
     protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) => Reduce.Min(x, outer, n, inner, dst);
 }

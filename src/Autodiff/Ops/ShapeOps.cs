@@ -1,14 +1,34 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Autodiff.Interop;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
 /// <summary><c>reshape(x, shape=(...))</c>: the same elements in row-major order with another shape of equal size.</summary>
-public sealed record ReshapeOp(IntList NewShape) : Op
+public sealed record ReshapeOp(IntList NewShape) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "reshape";
+
+    /// <summary><c>reshape</c> builds the op as written (even when it does not change the shape), so that printing and
+    /// parsing are exact inverses; a -1 is inferred. <c>squeeze</c> and <c>unsqueeze</c> are reshapes too.</summary>
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+    [
+        new("reshape", [FunctionParam.Tensor("x"), FunctionParam.Ints("shape")], c =>
+        {
+            var e = c.Tensor("x");
+            var s = c.Ints("shape")!;
+            if (!s.Contains(-1)) return e.Apply(new ReshapeOp(new IntList(s)));
+            var r = e.Reshape(s);   // infers the -1 (and returns e itself when the shape does not change)
+            return r == e ? e.Apply(new ReshapeOp(new IntList(e.Shape.ToArray()))) : r;
+        }),
+        new("squeeze", [FunctionParam.Tensor("x"), FunctionParam.Ints("axis", optional: true)], c => c.Tensor("x").Squeeze(c.Ints("axis") ?? [])),
+        new("unsqueeze", [FunctionParam.Tensor("x"), FunctionParam.Int("axis")], c => c.Tensor("x").Unsqueeze(c.Int("axis"))),
+    ];
+
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reshape(x[0], NewShape, y);
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
@@ -33,10 +53,16 @@ public sealed record ReshapeOp(IntList NewShape) : Op
 }
 
 /// <summary><c>broadcast_to(x, shape=(...))</c>: NumPy broadcasting of x to a larger shape; the gradient sums back.</summary>
-public sealed record BroadcastToOp(IntList NewShape) : Op
+public sealed record BroadcastToOp(IntList NewShape) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "broadcast_to";
+
+    /// <summary>Built as written, like <c>reshape</c>; <c>expand</c> (PyTorch's name) is an alias.</summary>
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => new[] { "broadcast_to", "expand" }.Select(name =>
+        new FunctionSpec(name, [FunctionParam.Tensor("x"), FunctionParam.Ints("shape")], c => c.Tensor("x").Apply(new BroadcastToOp(new IntList(c.Ints("shape")!)))));
+
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Expand", [x[0], o.Longs("shape", NewShape)], y);
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
@@ -63,10 +89,13 @@ public sealed record BroadcastToOp(IntList NewShape) : Op
 }
 
 /// <summary><c>transpose(x, axes=(...))</c>: permutes the axes; output axis i is input axis <c>axes[i]</c>.</summary>
-public sealed record TransposeOp(IntList Perm) : Op
+public sealed record TransposeOp(IntList Perm) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "transpose";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("transpose", [FunctionParam.Tensor("x"), FunctionParam.Ints("axes", optional: true)], c => c.Tensor("x").Transpose(c.Ints("axes") ?? []))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Transpose", x, y, OnnxAttribute.Of("perm", Perm));
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>

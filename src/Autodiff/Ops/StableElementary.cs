@@ -1,15 +1,19 @@
 using System.Numerics;
+using Autodiff.Interop;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
 /// <summary><c>log1p(x)</c> = log(1 + x), accurate to a few ulps for every x (Kahan's correction of the rounded 1 + x),
 /// so log(1 + 1e-10) keeps all its digits where the naive form keeps six. −1 gives −inf; below −1 NaN. The gradient is
 /// g / (1 + x).</summary>
-public sealed record Log1pOp : UnaryOp
+public sealed record Log1pOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "log1p";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("log1p", e => e.Log1p())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Log1p(n.DType, x[0], y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
     {
@@ -26,10 +30,12 @@ public sealed record Log1pOp : UnaryOp
 
 /// <summary><c>expm1(x)</c> = exp(x) − 1, accurate to a few ulps for every x (Kahan), so exp(1e-10) − 1 keeps all its
 /// digits. −inf gives −1. The gradient is g·(y + 1) = g·exp(x).</summary>
-public sealed record Expm1Op : UnaryOp
+public sealed record Expm1Op : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "expm1";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("expm1", e => e.Expm1())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Expm1(n.DType, x[0], y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
     {
@@ -48,10 +54,12 @@ public sealed record Expm1Op : UnaryOp
 /// log1p(−exp(x)) below), accurate to a few ulps: log(1 − exp(−1e-10)) is about −23.03 to every digit where the naive form
 /// gives −23.0258... with six. 0 gives −inf, −inf gives 0, x &gt; 0 gives NaN (the logarithm of a negative number). The
 /// gradient is −g / expm1(−x), finite for every x &lt; 0.</summary>
-public sealed record Log1mexpOp : UnaryOp
+public sealed record Log1mexpOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "log1mexp";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("log1mexp", e => e.Log1mexp())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Log1mexp(n.DType, x[0], y);
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>
@@ -72,10 +80,19 @@ public sealed record Log1mexpOp : UnaryOp
 /// a + log1mexp(b − a), so it never overflows: logdiffexp(1000, 999) = 1000 + log(1 − e^−1). b = −inf gives a (also
 /// when a = −inf: log(0 − 0) = −inf); a = b gives −inf; b &gt; a gives NaN (the logarithm of a negative number), as does
 /// a = b = +inf. Gradients: −g / expm1(b − a) for a and −g / expm1(a − b) for b (g and 0 when b = −inf).</summary>
-public sealed record LogDiffExpOp : BinaryOp
+public sealed record LogDiffExpOp : BinaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "logdiffexp";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("logdiffexp", (a, b) => a.LogDiffExp(b))];
+
+    /// <summary>a + log1mexp(b − a), and a where b = −inf.</summary>
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y)
+    {
+        var general = o.Emit("Add", [x[0], o.Log1mexp(n.DType, o.Emit("Sub", [x[1], x[0]]), null)]);
+        var none = o.Emit("IsInf", [x[1]], null, OnnxAttribute.Of("detect_positive", 0));
+        return o.Emit("Where", [none, x[0], general], y);
+    }
 
     /// <inheritdoc/>
     public override bool IsFused => true;

@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Autodiff.Interop;
+using Autodiff.Text;
 
 namespace Autodiff;
 
@@ -68,6 +70,10 @@ public abstract record UnaryOp : Op
 
     /// <inheritdoc/>
     public override Expr?[] Gradient(Node node, Expr g) => [Local(node.Inputs[0], node, g)];
+
+    /// <summary>The language function <c>name(x)</c> that builds the op through <paramref name="build"/>.</summary>
+    private protected static FunctionSpec Function(string name, Func<Expr, Expr> build) =>
+        new(name, [FunctionParam.Tensor("x")], c => build(c.Tensor("x")));
 }
 
 /// <summary>Splits elementwise work across cores above a size threshold; nothing runs for zero elements (some
@@ -111,10 +117,12 @@ internal static class Elementwise
 }
 
 /// <summary><c>-x</c>.</summary>
-public sealed record NegOp : UnaryOp
+public sealed record NegOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "neg";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("neg", e => -e)];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Neg", x, y);
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(OpContext c) => false;
     /// <inheritdoc/>
@@ -128,10 +136,12 @@ public sealed record NegOp : UnaryOp
 }
 
 /// <summary><c>exp(x)</c>.</summary>
-public sealed record ExpOp : UnaryOp
+public sealed record ExpOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "exp";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("exp", e => e.Exp())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Exp", x, y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => Kernels.FastMath.Exp(x, y);
     /// <inheritdoc/>
@@ -143,10 +153,12 @@ public sealed record ExpOp : UnaryOp
 }
 
 /// <summary><c>log(x)</c> (natural logarithm).</summary>
-public sealed record LogOp : UnaryOp
+public sealed record LogOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "log";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("log", e => e.Log())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Log", x, y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => Kernels.FastMath.Log(x, y);
     /// <inheritdoc/>
@@ -168,10 +180,12 @@ public sealed record LogOp : UnaryOp
 }
 
 /// <summary><c>sqrt(x)</c>.</summary>
-public sealed record SqrtOp : UnaryOp
+public sealed record SqrtOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "sqrt";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("sqrt", e => e.Sqrt())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Sqrt", x, y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Sqrt(x, y);
     /// <inheritdoc/>
@@ -184,10 +198,12 @@ public sealed record SqrtOp : UnaryOp
 }
 
 /// <summary><c>abs(x)</c>; the gradient at 0 is 0.</summary>
-public sealed record AbsOp : UnaryOp
+public sealed record AbsOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "abs";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("abs", e => e.Abs())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Abs", x, y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Abs(x, y);
     /// <inheritdoc/>
@@ -200,10 +216,12 @@ public sealed record AbsOp : UnaryOp
 }
 
 /// <summary><c>sign(x)</c>: -1, 0 or 1 (NaN stays NaN); its gradient is zero.</summary>
-public sealed record SignOp : UnaryOp
+public sealed record SignOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "sign";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("sign", e => e.Sign())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Sign", x, y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
     {
@@ -216,10 +234,12 @@ public sealed record SignOp : UnaryOp
 }
 
 /// <summary><c>square(x)</c> = x·x.</summary>
-public sealed record SquareOp : UnaryOp
+public sealed record SquareOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "square";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("square", e => e.Square())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Mul", [x[0], x[0]], y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Multiply(x, x, y);
     /// <inheritdoc/>
@@ -232,10 +252,12 @@ public sealed record SquareOp : UnaryOp
 }
 
 /// <summary><c>sigmoid(x)</c> = 1 / (1 + exp(-x)).</summary>
-public sealed record SigmoidOp : UnaryOp
+public sealed record SigmoidOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "sigmoid";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("sigmoid", e => e.Sigmoid())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Sigmoid", x, y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Sigmoid(x, y);
     /// <inheritdoc/>
@@ -248,10 +270,12 @@ public sealed record SigmoidOp : UnaryOp
 }
 
 /// <summary><c>tanh(x)</c>.</summary>
-public sealed record TanhOp : UnaryOp
+public sealed record TanhOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "tanh";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("tanh", e => e.Tanh())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Tanh", x, y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Tanh(x, y);
     /// <inheritdoc/>
@@ -264,10 +288,12 @@ public sealed record TanhOp : UnaryOp
 }
 
 /// <summary><c>relu(x)</c> = max(x, 0); the gradient at 0 is 0.</summary>
-public sealed record ReluOp : UnaryOp
+public sealed record ReluOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "relu";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("relu", e => e.Relu())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Relu", x, y);
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
     {
@@ -283,10 +309,12 @@ public sealed record ReluOp : UnaryOp
 }
 
 /// <summary><c>softplus(x)</c> = log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) so it never overflows.</summary>
-public sealed record SoftplusOp : UnaryOp
+public sealed record SoftplusOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "softplus";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("softplus", e => e.Softplus())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Add", [o.Emit("Relu", x), o.SoftplusOfMinusAbs(x[0])], y);
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>
@@ -307,10 +335,12 @@ public sealed record SoftplusOp : UnaryOp
 }
 
 /// <summary><c>log_sigmoid(x)</c> = -softplus(-x), stable for any finite x.</summary>
-public sealed record LogSigmoidOp : UnaryOp
+public sealed record LogSigmoidOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "log_sigmoid";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("log_sigmoid", e => e.LogSigmoid())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Sub", [o.Emit("Min", [x[0], o.Scalar("zero", 0, n.DType)]), o.SoftplusOfMinusAbs(x[0])], y);
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>
@@ -328,10 +358,12 @@ public sealed record LogSigmoidOp : UnaryOp
 }
 
 /// <summary><c>stop_gradient(x)</c>: the identity forward, no gradient backward; no rewrite rule matches across it.</summary>
-public sealed record StopGradientOp : UnaryOp
+public sealed record StopGradientOp : UnaryOp, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "stop_gradient";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("stop_gradient", e => e.StopGradient())];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Identity", x, y);
     /// <inheritdoc/>
     public override bool IsDifferentiable(Node node, int index) => false;
     /// <inheritdoc/>

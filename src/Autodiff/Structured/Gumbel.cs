@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using Autodiff.Interop;
+using Autodiff.Text;
 using Rows = Autodiff.Kernels.SoftmaxCrossEntropy;
 
 namespace Autodiff;
@@ -183,10 +185,18 @@ internal static class GumbelRows
 /// <param name="Dims">The shape.</param>
 /// <param name="Seed">The stream.</param>
 /// <param name="Type">The float element type.</param>
-public sealed record GumbelNoiseOp(IntList Dims, int Seed, DType Type) : Op
+[NotExportable("no ONNX operator reproduces this library's Gumbel noise, a fixed function of the seed, the step and the element index")]
+public sealed record GumbelNoiseOp(IntList Dims, int Seed, DType Type) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "gumbel_noise";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("gumbel_noise", [FunctionParam.Ints("shape"), FunctionParam.Int("seed"), FunctionParam.DType("dtype"), Step],
+            c => Expr.GumbelNoise(c.Builder, c.Ints("shape")!, c.Int("seed"), c.DType("dtype", c.DefaultFloat), c.OptionalTensor("step")))];
+
+    /// <summary>The optional i64 scalar <c>step</c> operand of the Gumbel functions. It prints as a named argument, so its
+    /// parameter comes last and positional calls without it keep their meaning.</summary>
+    internal static FunctionParam Step => FunctionParam.IntegerTensor("step", optional: true);
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>
@@ -233,10 +243,14 @@ public sealed record GumbelNoiseOp(IntList Dims, int Seed, DType Type) : Op
 /// draws new samples from the same graph and tape.</summary>
 /// <param name="Axis">The category axis, resolved (non-negative).</param>
 /// <param name="Seed">The noise stream.</param>
-public sealed record GumbelMaxOp(int Axis, int Seed) : Op
+[NotExportable("no ONNX operator reproduces this library's Gumbel noise, a fixed function of the seed, the step and the element index")]
+public sealed record GumbelMaxOp(int Axis, int Seed) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "gumbel_max";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("gumbel_max", [FunctionParam.Tensor("logits"), FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed"), GumbelNoiseOp.Step],
+            c => c.Tensor("logits").GumbelMax(c.Int("seed"), c.Int("axis", -1), c.OptionalTensor("step")))];
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>
@@ -274,10 +288,14 @@ public sealed record GumbelMaxOp(int Axis, int Seed) : Op
 /// <param name="K">Number of samples, 1 ≤ k ≤ the axis size.</param>
 /// <param name="Axis">The category axis, resolved (non-negative).</param>
 /// <param name="Seed">The noise stream.</param>
-public sealed record GumbelTopKOp(int K, int Axis, int Seed) : Op
+[NotExportable("no ONNX operator reproduces this library's Gumbel noise, a fixed function of the seed, the step and the element index")]
+public sealed record GumbelTopKOp(int K, int Axis, int Seed) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "gumbel_top_k";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("gumbel_top_k", [FunctionParam.Tensor("logits"), FunctionParam.Int("k"), FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed"), GumbelNoiseOp.Step],
+            c => c.Tensor("logits").GumbelTopK(c.Int("k"), c.Int("seed"), c.Int("axis", -1), c.OptionalTensor("step")))];
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>
@@ -347,10 +365,14 @@ internal sealed class SoftRows
 /// <param name="Axis">The category axis, resolved (non-negative).</param>
 /// <param name="Hard">Straight-through: one-hot forward, relaxed backward.</param>
 /// <param name="Seed">The noise stream.</param>
-public sealed record GumbelSoftmaxOp(double Tau, int Axis, bool Hard, int Seed) : Op
+[NotExportable("no ONNX operator reproduces this library's Gumbel noise, a fixed function of the seed, the step and the element index")]
+public sealed record GumbelSoftmaxOp(double Tau, int Axis, bool Hard, int Seed) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "gumbel_softmax";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("gumbel_softmax", [FunctionParam.Tensor("logits"), FunctionParam.Number("tau"), FunctionParam.Int("axis", optional: true), FunctionParam.Bool("hard"), FunctionParam.Int("seed"), GumbelNoiseOp.Step],
+            c => c.Tensor("logits").GumbelSoftmax(c.Number("tau"), c.Int("seed"), c.Int("axis", -1), c.Bool("hard"), c.OptionalTensor("step")))];
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>

@@ -1,5 +1,7 @@
 using System.Numerics;
+using Autodiff.Interop;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
@@ -13,10 +15,14 @@ namespace Autodiff;
 /// <param name="P">The order, ≥ 1 or +inf.</param>
 /// <param name="Axes">The reduced axes, resolved and sorted.</param>
 /// <param name="KeepDims">Keep the reduced axes as size 1.</param>
-public sealed record PNormOp(double P, IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
+[NotExportable("no scaled decomposition into ONNX operators is written (ReduceL1/ReduceL2 cover p = 1 and 2 only, unscaled)")]
+public sealed record PNormOp(double P, IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims), IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "pnorm";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("pnorm", [FunctionParam.Tensor("x"), FunctionParam.Number("p", optional: true), FunctionParam.Ints("axis", optional: true), FunctionParam.Bool("keepdims")],
+            c => c.Tensor("x").PNorm(c.Has("p") ? c.Number("p") : 2, c.Ints("axis"), c.Bool("keepdims")))];
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Numerics;
+using Autodiff.Interop;
+using Autodiff.Text;
 
 namespace Autodiff;
 
@@ -249,10 +251,12 @@ internal static class Cavity
 /// is nonzero (the product of the others), with two or more zeros the row's gradient is 0; signs need no special care.
 /// The running, prefix and suffix products are <see cref="Scaled{T}"/> (a mantissa and a binary exponent), so the value and
 /// the gradient are finite whenever the true ones are: [1e200, 1e200, 1e-200, 1e-200] has product 1, not inf or NaN.</summary>
-public sealed record ProdOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims)
+public sealed record ProdOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDims), IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "prod";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("prod", (x, axes, keep) => x.Prod(axes, keep))];
+    internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reduce("ReduceProd", Axes, KeepDims, x[0], y);
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>
@@ -308,10 +312,19 @@ public sealed record ProdOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDi
 /// <c>prod_others(x, t1, …, tm, g)</c> and with respect to t_r it is the same op with t_r replaced by g. Every member is
 /// computed by prefix and suffix products in O(2^m·m·n) per row, exactly with zeros and without division.</summary>
 /// <param name="Axes">The axes that form the rows, resolved and sorted.</param>
-public sealed record ProdOthersOp(IntList Axes) : Op
+[NotExportable("no decomposition into ONNX operators is written (prefix and suffix products along an axis)")]
+public sealed record ProdOthersOp(IntList Axes) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "prod_others";
+
+    /// <summary><c>prod_others(x, t1?, …, t8?, axis?)</c>: up to 8 tangents in the language (each derivative order of a
+    /// product adds one).</summary>
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [new("prod_others", [FunctionParam.Tensor("x"), .. Tangents.Select(t => FunctionParam.Tensor(t, optional: true)), FunctionParam.Ints("axis", optional: true)],
+            c => c.Tensor("x").ProdOthers(c.Ints("axis"), [.. Tangents.Where(c.Has).Select(c.Tensor)]))];
+
+    private static readonly string[] Tangents = ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"];
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>

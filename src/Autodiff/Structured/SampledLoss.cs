@@ -1,5 +1,6 @@
 using System.Numerics;
 using Autodiff.Kernels;
+using Autodiff.Text;
 
 namespace Autodiff;
 
@@ -9,8 +10,18 @@ namespace Autodiff;
 
 /// <summary>What the two sampled losses share: the operands, the shape rule, the logits' correction and the companion
 /// ops that give the logits' gradient as expressions.</summary>
+[NotExportable("no decomposition into ONNX operators is written (gathered rows of the output layer, accidental-hit masks)")]
 public abstract record SampledLossBase : Op
 {
+    /// <summary>The operands, in TensorFlow's argument order, then <paramref name="attributes"/>; <paramref name="build"/>
+    /// gets the call, x and the other six operands.</summary>
+    internal static FunctionSpec Function(string name, FunctionParam[] attributes, Func<CallArgs, Expr, Expr[], Expr> build) =>
+        new(name, [.. Roles.Split(", ").Select(r => FunctionParam.Tensor(r)), .. attributes],
+            c => build(c, c.Tensor("x"), [c.Tensor("w"), c.Tensor("b"), c.Tensor("labels"), c.Tensor("sampled"), c.Tensor("true_expected"), c.Tensor("sampled_expected")]));
+
+    /// <summary>The two flags every sampled loss function takes.</summary>
+    internal static readonly FunctionParam[] Flags = [FunctionParam.Bool("remove_accidental_hits"), FunctionParam.Bool("subtract_log_q")];
+
     /// <summary>Operand roles, in order.</summary>
     internal const string Roles = "x, w, b, labels, sampled, true_expected, sampled_expected";
 
@@ -112,10 +123,12 @@ public abstract record SampledLossBase : Op
 /// its position.</summary>
 /// <param name="RemoveAccidentalHits">Drop a sample equal to one of the row's labels (default false, as TensorFlow's).</param>
 /// <param name="SubtractLogQ">Subtract log(expected count) from each logit (default true).</param>
-public sealed record NceLossOp(bool RemoveAccidentalHits = false, bool SubtractLogQ = true) : SampledLossBase
+public sealed record NceLossOp(bool RemoveAccidentalHits = false, bool SubtractLogQ = true) : SampledLossBase, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "nce_loss";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [Function("nce_loss", Flags, (c, x, rest) => x.Apply(new NceLossOp(c.Bool("remove_accidental_hits", false), c.Bool("subtract_log_q", true)), rest))];
     internal override bool Softmax => false;
     internal override bool DropsHits => RemoveAccidentalHits;
     internal override bool CorrectsLogQ => SubtractLogQ;
@@ -131,10 +144,12 @@ public sealed record NceLossOp(bool RemoveAccidentalHits = false, bool SubtractL
 /// The gradient of each logit is p − y, carried to x, w and b as for NCE.</summary>
 /// <param name="RemoveAccidentalHits">Drop a sample equal to one of the row's labels (default true, as TensorFlow's).</param>
 /// <param name="SubtractLogQ">Subtract log(expected count) from each logit (default true).</param>
-public sealed record SampledSoftmaxLossOp(bool RemoveAccidentalHits = true, bool SubtractLogQ = true) : SampledLossBase
+public sealed record SampledSoftmaxLossOp(bool RemoveAccidentalHits = true, bool SubtractLogQ = true) : SampledLossBase, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => "sampled_softmax_loss";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions =>
+        [Function("sampled_softmax_loss", Flags, (c, x, rest) => x.Apply(new SampledSoftmaxLossOp(c.Bool("remove_accidental_hits", true), c.Bool("subtract_log_q", true)), rest))];
     internal override bool Softmax => true;
     internal override bool DropsHits => RemoveAccidentalHits;
     internal override bool CorrectsLogQ => SubtractLogQ;
@@ -151,10 +166,14 @@ public sealed record SampledSoftmaxLossOp(bool RemoveAccidentalHits = true, bool
 /// <param name="RemoveAccidentalHits">As in the loss.</param>
 /// <param name="SubtractLogQ">As in the loss.</param>
 /// <param name="OfSampled">The sampled logits' gradient [B, S] (true) or the true logits' [B, num_true] (false).</param>
-public sealed record SampledLogitsGradOp(bool Softmax, bool RemoveAccidentalHits, bool SubtractLogQ, bool OfSampled) : Op
+[NotExportable("a gradient companion of the sampled losses, which are not exportable either")]
+public sealed record SampledLogitsGradOp(bool Softmax, bool RemoveAccidentalHits, bool SubtractLogQ, bool OfSampled) : Op, IOpFunctions
 {
     /// <inheritdoc/>
     public override string Name => OfSampled ? "sampled_logits_grad" : "true_logits_grad";
+    static IEnumerable<FunctionSpec> IOpFunctions.Functions => new[] { false, true }.Select(ofSampled =>
+        SampledLossBase.Function(new SampledLogitsGradOp(false, false, true, ofSampled).Name, [FunctionParam.Bool("softmax"), .. SampledLossBase.Flags],
+            (c, x, rest) => x.Apply(new SampledLogitsGradOp(c.Bool("softmax"), c.Bool("remove_accidental_hits"), c.Bool("subtract_log_q", true), ofSampled), rest)));
     /// <inheritdoc/>
     public override bool IsFused => true;
     /// <inheritdoc/>

@@ -145,11 +145,12 @@ public sealed class CallArgs
 }
 
 /// <summary>The function table of the expression language: one <see cref="FunctionSpec"/> per function name.
-/// <para>To add a function (for instance a fused op such as <c>softmax</c>), add one <see cref="Register"/> call to
-/// <c>RegisterBuiltins</c> in this file (or call <see cref="Register"/> from elsewhere before parsing):</para>
+/// <para>The built-in functions are declared by the op types themselves (<see cref="IOpFunctions"/>, next to each op's
+/// shape rule, kernels and gradient) and collected here by reflection; <c>docs/extending.md</c> shows how to add an op.
+/// <see cref="Register"/> adds a function from outside the library (before parsing), for instance one that composes
+/// existing ops:</para>
 /// <code>
-/// Register(new("softmax", [FunctionParam.Tensor("x"), FunctionParam.Int("axis", optional: true)],
-///     a => a.Tensor("x").Softmax(a.Int("axis", -1))));
+/// Functions.Register(new("swish", [FunctionParam.Tensor("x")], a => a.Tensor("x") * a.Tensor("x").Sigmoid()));
 /// </code>
 /// <para>Rules that keep printing and parsing inverse to each other: the entry's name is the op's <see cref="Op.Name"/>;
 /// the tensor parameters come first, one per operand, in the op's operand order (an operand that always prints as a named
@@ -197,165 +198,8 @@ public static class Functions
     private static ConcurrentDictionary<string, FunctionSpec> CreateTable()
     {
         var t = new ConcurrentDictionary<string, FunctionSpec>(StringComparer.Ordinal);
-        RegisterBuiltins(spec => Add(t, spec), (alias, target) => AddAlias(t, alias, target));
+        foreach (var spec in OpRegistry.AllFunctions()) Add(t, spec);
         return t;
-    }
-
-    private static void RegisterBuiltins(Action<FunctionSpec> Register, Action<string, string> Alias)
-    {
-        var x = FunctionParam.Tensor("x");
-        var a = FunctionParam.Tensor("a");
-        var b = FunctionParam.Tensor("b");
-
-        // Elementwise unary ops.
-        void Unary(string name, Func<Expr, Expr> f) => Register(new(name, [x], c => f(c.Tensor("x"))));
-        Unary("neg", e => -e);
-        Unary("exp", e => e.Exp());
-        Unary("log", e => e.Log());
-        Unary("sqrt", e => e.Sqrt());
-        Unary("abs", e => e.Abs());
-        Unary("sign", e => e.Sign());
-        Unary("square", e => e.Square());
-        Unary("sigmoid", e => e.Sigmoid());
-        Unary("tanh", e => e.Tanh());
-        Unary("relu", e => e.Relu());
-        Unary("softplus", e => e.Softplus());
-        Unary("log_sigmoid", e => e.LogSigmoid());
-        Unary("log1p", e => e.Log1p());
-        Unary("expm1", e => e.Expm1());
-        Unary("log1mexp", e => e.Log1mexp());
-        Unary("stop_gradient", e => e.StopGradient());
-
-        // Elementwise binary ops (add, sub, mul, div, pow and matmul print as infix operators).
-        void Binary(string name, Func<Expr, Expr, Expr> f) => Register(new(name, [a, b], c => f(c.Tensor("a"), c.Tensor("b"))));
-        Binary("add", (p, q) => p + q);
-        Binary("sub", (p, q) => p - q);
-        Binary("mul", (p, q) => p * q);
-        Binary("div", (p, q) => p / q);
-        Binary("pow", (p, q) => p.Pow(q));
-        Binary("maximum", (p, q) => p.Maximum(q));
-        Binary("minimum", (p, q) => p.Minimum(q));
-        Binary("matmul", (p, q) => p.MatMul(q));
-
-        // Reductions: no axis means all axes.
-        FunctionParam[] reduce = [x, FunctionParam.Ints("axis", optional: true), FunctionParam.Bool("keepdims")];
-        Register(new("sum", reduce, c => c.Tensor("x").Sum(c.Ints("axis"), c.Bool("keepdims"))));
-        Register(new("mean", reduce, c => c.Tensor("x").Mean(c.Ints("axis"), c.Bool("keepdims"))));
-        Register(new("max", reduce, c => c.Tensor("x").Max(c.Ints("axis"), c.Bool("keepdims"))));
-        Register(new("min", reduce, c => c.Tensor("x").Min(c.Ints("axis"), c.Bool("keepdims"))));
-
-        // Shape ops. reshape and broadcast_to build the op as written (even when it does not change the shape), so that
-        // printing and parsing are exact inverses; a -1 in a reshape is inferred.
-        Register(new("transpose", [x, FunctionParam.Ints("axes", optional: true)], c => c.Tensor("x").Transpose(c.Ints("axes") ?? [])));
-        Register(new("reshape", [x, FunctionParam.Ints("shape")], c =>
-        {
-            var e = c.Tensor("x");
-            var s = c.Ints("shape")!;
-            if (!s.Contains(-1)) return e.Apply(new ReshapeOp(new IntList(s)));
-            var r = e.Reshape(s);   // infers the -1 (and returns e itself when the shape does not change)
-            return r == e ? e.Apply(new ReshapeOp(new IntList(e.Shape.ToArray()))) : r;
-        }));
-        Register(new("broadcast_to", [x, FunctionParam.Ints("shape")], c => c.Tensor("x").Apply(new BroadcastToOp(new IntList(c.Ints("shape")!)))));
-        Alias("expand", "broadcast_to");
-        Register(new("squeeze", [x, FunctionParam.Ints("axis", optional: true)], c => c.Tensor("x").Squeeze(c.Ints("axis") ?? [])));
-        Register(new("unsqueeze", [x, FunctionParam.Int("axis")], c => c.Tensor("x").Unsqueeze(c.Int("axis"))));
-
-        // Indexing.
-        Register(new("one_hot", [FunctionParam.Tensor("t"), FunctionParam.Int("classes"), FunctionParam.DType("dtype"), FunctionParam.Int("ignore_index", optional: true)],
-            c => c.Has("ignore_index") ? c.Tensor("t").OneHot(c.Int("classes"), c.DType("dtype", c.DefaultFloat), c.Int("ignore_index"))
-                                       : c.Tensor("t").OneHot(c.Int("classes"), c.DType("dtype", c.DefaultFloat))));
-        Register(new("take", [x, FunctionParam.Tensor("t"), FunctionParam.Int("axis", optional: true)],
-            c => c.Tensor("x").Take(c.Tensor("t"), c.Int("axis", -1))));
-        Register(new("where", [FunctionParam.Tensor("mask"), a, b], c => Expr.Where(c.Tensor("mask"), c.Tensor("a"), c.Tensor("b"))));
-
-        // Fused ops (Ops/Fused*.cs).
-        Register(new("softmax", [x, FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").Softmax(c.Int("axis", -1))));
-        Register(new("log_softmax", [x, FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").LogSoftmax(c.Int("axis", -1))));
-        Register(new("logsumexp", reduce, c => c.Tensor("x").LogSumExp(c.Ints("axis"), c.Bool("keepdims"))));
-        Register(new("logaddexp", [a, b], c => c.Tensor("a").LogAddExp(c.Tensor("b"))));
-        Register(new("logdiffexp", [a, b], c => c.Tensor("a").LogDiffExp(c.Tensor("b"))));
-        Register(new("log1m_softmax", [x, FunctionParam.Int("axis", optional: true)], c => c.Tensor("x").Log1mSoftmax(c.Int("axis", -1))));
-        Register(new("softmax_cross_entropy",
-            [FunctionParam.Tensor("logits"), FunctionParam.Tensor("targets"), FunctionParam.Tensor("weights", optional: true),
-             FunctionParam.Int("axis", optional: true), FunctionParam.Bool("normalized"), FunctionParam.Number("label_smoothing", optional: true)],
-            c => c.Tensor("logits").SoftmaxCrossEntropy(c.Tensor("targets"), c.Int("axis", -1), c.Bool("normalized"),
-                c.Has("label_smoothing") ? c.Number("label_smoothing") : 0, c.OptionalTensor("weights"))));
-        Register(new("sparse_softmax_cross_entropy",
-            [FunctionParam.Tensor("logits"), FunctionParam.Tensor("labels"), FunctionParam.Tensor("weights", optional: true),
-             FunctionParam.Int("axis", optional: true), FunctionParam.Int("ignore_index", optional: true), FunctionParam.Number("label_smoothing", optional: true)],
-            c => c.Tensor("logits").SparseSoftmaxCrossEntropy(c.Tensor("labels"), c.Int("axis", -1),
-                c.Has("ignore_index") ? c.Int("ignore_index") : null, c.Has("label_smoothing") ? c.Number("label_smoothing") : 0, c.OptionalTensor("weights"))));
-
-        // Stochastic softmax (Structured/Gumbel.cs): the noise is a fixed function of the seed, the optional i64 scalar step
-        // operand and the element index. The step prints as a named argument, so its parameter comes last and positional
-        // calls without it keep their meaning.
-        var logits = FunctionParam.Tensor("logits");
-        var step = FunctionParam.IntegerTensor("step", optional: true);
-        Register(new("gumbel_noise", [FunctionParam.Ints("shape"), FunctionParam.Int("seed"), FunctionParam.DType("dtype"), step],
-            c => Expr.GumbelNoise(c.Builder, c.Ints("shape")!, c.Int("seed"), c.DType("dtype", c.DefaultFloat), c.OptionalTensor("step"))));
-        Register(new("gumbel_max", [logits, FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed"), step],
-            c => c.Tensor("logits").GumbelMax(c.Int("seed"), c.Int("axis", -1), c.OptionalTensor("step"))));
-        Register(new("gumbel_softmax", [logits, FunctionParam.Number("tau"), FunctionParam.Int("axis", optional: true), FunctionParam.Bool("hard"), FunctionParam.Int("seed"), step],
-            c => c.Tensor("logits").GumbelSoftmax(c.Number("tau"), c.Int("seed"), c.Int("axis", -1), c.Bool("hard"), c.OptionalTensor("step"))));
-        Register(new("gumbel_top_k", [logits, FunctionParam.Int("k"), FunctionParam.Int("axis", optional: true), FunctionParam.Int("seed"), step],
-            c => c.Tensor("logits").GumbelTopK(c.Int("k"), c.Int("seed"), c.Int("axis", -1), c.OptionalTensor("step"))));
-
-        // Sampled losses (Structured/SampledLoss.cs): TensorFlow's nce_loss and sampled_softmax_loss, in TensorFlow's
-        // argument order; the two companion ops give the logits' gradient (the losses' printed backward graphs use them).
-        FunctionParam[] sampledLoss =
-            [x, FunctionParam.Tensor("w"), b, FunctionParam.Tensor("labels"), FunctionParam.Tensor("sampled"),
-             FunctionParam.Tensor("true_expected"), FunctionParam.Tensor("sampled_expected")];
-        Expr[] LossOperands(CallArgs c) =>
-            [c.Tensor("w"), c.Tensor("b"), c.Tensor("labels"), c.Tensor("sampled"), c.Tensor("true_expected"), c.Tensor("sampled_expected")];
-        var hits = FunctionParam.Bool("remove_accidental_hits");
-        var logQ = FunctionParam.Bool("subtract_log_q");
-        Register(new("nce_loss", [.. sampledLoss, hits, logQ],
-            c => c.Tensor("x").Apply(new NceLossOp(c.Bool("remove_accidental_hits", false), c.Bool("subtract_log_q", true)), LossOperands(c))));
-        Register(new("sampled_softmax_loss", [.. sampledLoss, hits, logQ],
-            c => c.Tensor("x").Apply(new SampledSoftmaxLossOp(c.Bool("remove_accidental_hits", true), c.Bool("subtract_log_q", true)), LossOperands(c))));
-        foreach (bool ofSampled in new[] { false, true })
-            Register(new(new SampledLogitsGradOp(false, false, true, ofSampled).Name, [.. sampledLoss, FunctionParam.Bool("softmax"), hits, logQ],
-                c => c.Tensor("x").Apply(new SampledLogitsGradOp(c.Bool("softmax"), c.Bool("remove_accidental_hits"), c.Bool("subtract_log_q", true), ofSampled), LossOperands(c))));
-
-        // Products, leave-one-out products and p-norms (Structured/Product.cs, Structured/PNorm.cs). prod_others takes up to 8
-        // tangents in the language (each derivative order of a product adds one).
-        Register(new("prod", reduce, c => c.Tensor("x").Prod(c.Ints("axis"), c.Bool("keepdims"))));
-        string[] tangents = ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"];
-        Register(new("prod_others", [x, .. tangents.Select(t => FunctionParam.Tensor(t, optional: true)), FunctionParam.Ints("axis", optional: true)],
-            c => c.Tensor("x").ProdOthers(c.Ints("axis"), [.. tangents.Where(c.Has).Select(c.Tensor)])));
-        Register(new("pnorm", [x, FunctionParam.Number("p", optional: true), FunctionParam.Ints("axis", optional: true), FunctionParam.Bool("keepdims")],
-            c => c.Tensor("x").PNorm(c.Has("p") ? c.Number("p") : 2, c.Ints("axis"), c.Bool("keepdims"))));
-
-        // Linear-chain CRF ops (Structured/Crf.cs): the optional start, end and lengths operands print as named arguments.
-        FunctionParam[] crfOptional = [FunctionParam.Tensor("start", optional: true), FunctionParam.Tensor("end", optional: true), FunctionParam.Tensor("lengths", optional: true)];
-        FunctionParam[] crf = [FunctionParam.Tensor("emissions"), FunctionParam.Tensor("transitions"), .. crfOptional];
-        Register(new("crf_log_likelihood", [FunctionParam.Tensor("emissions"), FunctionParam.Tensor("transitions"), FunctionParam.Tensor("tags"), .. crfOptional],
-            c => c.Tensor("emissions").CrfLogLikelihood(c.Tensor("transitions"), c.Tensor("tags"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"))));
-        Register(new("crf_log_partition", crf,
-            c => c.Tensor("emissions").CrfLogPartition(c.Tensor("transitions"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"))));
-        Register(new("crf_viterbi", crf,
-            c => c.Tensor("emissions").CrfViterbi(c.Tensor("transitions"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"))));
-        Register(new("crf_viterbi_score", crf,
-            c => c.Tensor("emissions").CrfViterbiScore(c.Tensor("transitions"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"))));
-        foreach (var part in Enum.GetValues<CrfPart>())
-        {
-            Register(new(new CrfMarginalsOp(part).Name, crf,
-                c => c.Tensor("emissions").CrfMarginals(c.Tensor("transitions"), c.OptionalTensor("start"), c.OptionalTensor("end"), c.OptionalTensor("lengths"), part)));
-            Register(new(new CrfPathMarginalsOp(part, 1, DType.F32).Name,
-                [FunctionParam.Tensor("tags"), FunctionParam.Tensor("lengths", optional: true), FunctionParam.Int("classes"), FunctionParam.DType("dtype")],
-                c => c.Tensor("tags").CrfPathMarginals(c.Int("classes"), c.DType("dtype", c.DefaultFloat), c.OptionalTensor("lengths"), part)));
-        }
-
-        // A constant of an explicit element type; the printer writes constant(v, dtype=...) where a bare literal would
-        // be given another type by the weak typing rule (or for i64 constants).
-        Register(new("constant", [FunctionParam.Number("value"), FunctionParam.DType("dtype")], c =>
-        {
-            double v = c.Number("value");
-            var t = c.DType("dtype", c.DefaultFloat);
-            if (t == DType.I64 && (double.IsNaN(v) || double.IsInfinity(v) || Math.Round(v) != v))
-                throw new AutodiffException($"constant: an i64 constant must be an integer, got {Tensor.FormatNumber(v, DType.F64)}");
-            return c.Builder.Constant(v, t);
-        }));
     }
 
     /// <summary>Registered names within edit distance 2 of <paramref name="name"/>, closest first (at most 3).</summary>

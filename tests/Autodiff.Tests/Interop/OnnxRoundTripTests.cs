@@ -69,7 +69,7 @@ public class OnnxRoundTripTests
         {
             var graph = Load(sample, simplified);
             if (Unmapped(sample, simplified) is { } op)
-                Assert.Equal($"onnx export: op '{op}' has no ONNX mapping", Assert.Throws<AutodiffException>(() => OnnxRun.Export(graph)).Message);
+                Assert.StartsWith($"onnx export: op '{op}' has no ONNX mapping (", Assert.Throws<AutodiffException>(() => OnnxRun.Export(graph)).Message);
             else
                 Assert.NotEmpty(OnnxRun.Export(graph));
         }

@@ -99,7 +99,7 @@ public class OnnxStructureTests
         public override Expr?[] Gradient(Node node, Expr g) => [g];
     }
 
-    private static string TypeOf(Node n) => $"{(TensorProto.Types.DataType)OnnxGraphWriter.Elem(n.DType)}{n.Shape}";
+    private static string TypeOf(Node n) => $"{(TensorProto.Types.DataType)OnnxLowering.Elem(n.DType)}{n.Shape}";
 
     private static string TypeOf(ValueInfoProto v) =>
         $"{(TensorProto.Types.DataType)v.Type.TensorType.ElemType}[{string.Join(", ", v.Type.TensorType.Shape.Dim.Select(d => d.DimValue))}]";
