@@ -4,8 +4,8 @@ using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff grad FILE [--wrt NAME...] [--raw] [--recompute-shared] [--rules FILE]</c>: the backward graphs of the naive and the simplified program,
-/// canonicalized unless <c>--raw</c>.</summary>
+/// <summary><c>autodiff grad FILE [--wrt NAME...] [--raw] [--recompute-shared] [--rules FILE] [--expect GOLDEN [--update]]</c>: the backward graphs of the
+/// naive and the simplified program, canonicalized unless <c>--raw</c>, printed or checked against a golden file.</summary>
 internal static class GradCommand
 {
     public static Command Create(CliIO io)
@@ -20,15 +20,18 @@ internal static class GradCommand
         };
         var recompute = Cli.RecomputeSharedOption();
         var rules = Cli.RulesOption();
-        var cmd = new Command("grad", "Print the backward graph (grad_<input> = ...) of the naive and of the simplified program in the expression language, canonicalized unless --raw.")
+        var expect = new Expect();
+        var cmd = new Command("grad", "Print the backward graph (grad_<input> = ...) of the naive and of the simplified program in the expression language, canonicalized unless --raw, or check them against a golden file (--expect).")
         {
             file, wrt, inputs, raw, recompute, rules,
         };
+        foreach (var o in expect.Options) cmd.Add(o);
         cmd.SetAction(pr =>
         {
             string path = pr.GetValue(file)!;
             return Cli.Guard(io, path, () =>
             {
+                string? golden = expect.Golden(pr);
                 var s = Session.Open(io, path, pr.GetValue(inputs), 0, 1);
                 var names = Targets(s.Graph, pr.GetValue(wrt));
                 var simplified = Simplifier.Simplify(s.Graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
@@ -40,6 +43,13 @@ internal static class GradCommand
                 w.WriteLine();
                 w.WriteLine("# simplified backward graph");
                 w.Write(Backward(simplified, names, pr.GetValue(raw)));
+                if (golden is not null)
+                {
+                    var given = pr.GetValue(wrt);
+                    string command = string.Join(" ", new[] { "grad", path, given is { Length: > 0 } ? "--wrt " + string.Join(" ", given) : "",
+                        pr.GetValue(raw) ? "--raw" : "", pr.GetValue(recompute) ? "--recompute-shared" : "", pr.GetValue(rules) is { } r ? "--rules " + r : "" }.Where(a => a.Length > 0));
+                    return expect.Check(io, pr, golden, w.ToString(), command);
+                }
                 io.Out.WriteLine(w.ToString());
                 return Program.ExitOk;
             });

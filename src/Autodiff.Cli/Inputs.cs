@@ -1,76 +1,15 @@
 namespace Autodiff.Cli;
 
-/// <summary>Input values for a program: generated from a seed, optionally overridden by a JSON file.</summary>
+/// <summary>Input values for a program: generated from a seed (<see cref="InputValues"/>), optionally overridden by a JSON file.</summary>
 internal static class Inputs
 {
-    /// <summary>Values for every declared input of <paramref name="graph"/>, generated from one <see cref="Random"/>
-    /// seeded with <paramref name="seed"/>, in declaration order (so an input's values depend only on the seed, the scale
-    /// and the declarations before it):
-    /// <list type="bullet">
-    /// <item>float with <c>probs(axis=a)</c>: uniform in [0, 1) plus 1e-3, each row along <c>a</c> divided by its sum;</item>
-    /// <item>float with <c>positive</c>: |normal(0, scale)|, at least 1e-6 · scale;</item>
-    /// <item>other float: normal(0, scale);</item>
-    /// <item>i64 with <c>classes(C)</c>: uniform integers in [0, C);</item>
-    /// <item>other i64: uniform integers in [0, 2).</item>
-    /// </list></summary>
-    public static Dictionary<string, Tensor> Generate(Graph graph, int seed, double scale)
-    {
-        var rng = new Random(seed);
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var node in graph.Inputs)
-        {
-            var io = (InputOp)node.Op;
-            result[io.InputName] = Generate(io, rng, scale);
-        }
-        return result;
-    }
-
-    /// <summary>Values for one input; see <see cref="Generate(Graph, int, double)"/>.</summary>
-    public static Tensor Generate(InputOp input, Random rng, double scale)
-    {
-        var shape = input.Shape;
-        var facts = input.Facts;
-        if (!input.Type.IsFloat())
-        {
-            var t = Tensor.Zeros(input.Type, shape);
-            int classes = facts.Classes ?? 2;
-            for (int i = 0; i < t.Size; i++) t.SetDouble(i, rng.Next(classes));
-            return t;
-        }
-        if (facts.ProbsAxis is int axis) return Probabilities(input.Type, shape, shape.Axis(axis, "probs"), rng);
-        var x = Tensor.RandomNormal(input.Type, shape, rng, scale);
-        if (facts.Positive)
-        {
-            double floor = 1e-6 * Math.Abs(scale);
-            for (int i = 0; i < x.Size; i++) x.SetDouble(i, Math.Max(Math.Abs(x.GetDouble(i)), floor));
-        }
-        return x;
-    }
-
-    /// <summary>Non-negative values whose rows along <paramref name="axis"/> sum to 1.</summary>
-    private static Tensor Probabilities(DType dtype, Shape shape, int axis, Random rng)
-    {
-        var v = new double[shape.Size];
-        for (int i = 0; i < v.Length; i++) v[i] = rng.NextDouble() + 1e-3;
-        int outer = shape.Product(0, axis), n = shape[axis], inner = shape.Product(axis + 1, shape.Rank);
-        for (int o = 0; o < outer; o++)
-            for (int k = 0; k < inner; k++)
-            {
-                int start = o * n * inner + k;
-                double sum = 0;
-                for (int j = 0; j < n; j++) sum += v[start + j * inner];
-                for (int j = 0; j < n; j++) v[start + j * inner] /= sum;
-            }
-        return Tensor.FromDoubles(dtype, shape, v);
-    }
-
     /// <summary>The values a verb runs on: generated from the seed, then replaced by those in the JSON file
     /// <paramref name="inputsPath"/> (if given; <c>-</c> reads standard input). <paramref name="fromFile"/> receives the
     /// names the file gave.</summary>
     public static Dictionary<string, Tensor> Resolve(Graph graph, string? inputsPath, int seed, double scale, TextReader stdin,
         out IReadOnlyCollection<string> fromFile)
     {
-        var values = Generate(graph, seed, scale);
+        var values = InputValues.Generate(graph, seed, scale);
         if (inputsPath is null)
         {
             fromFile = [];

@@ -1,12 +1,14 @@
 using System.CommandLine;
 using Autodiff.Interop;
 using Autodiff.Rewrite;
+using Autodiff.Testing;
 using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff simplify FILE [--recompute-shared] [--rules FILE] [--json | --dot | --mermaid]</c>: the simplified program with the rewrites and near misses,
-/// or the graphs before and after as a picture.</summary>
+/// <summary><c>autodiff simplify FILE [--recompute-shared] [--rules FILE] [--json | --dot | --mermaid | --expect GOLDEN [--trace] [--near-misses] [--update]]</c>:
+/// the simplified program with the rewrites and near misses, the graphs before and after as a picture, or a check of the
+/// simplified program against a golden file.</summary>
 internal static class SimplifyCommand
 {
     public static Command Create(CliIO io)
@@ -17,23 +19,39 @@ internal static class SimplifyCommand
         var mermaid = new Option<bool>("--mermaid") { Description = "Print the graphs before and after as one Mermaid flowchart instead." };
         var recompute = Cli.RecomputeSharedOption();
         var rules = Cli.RulesOption();
-        var cmd = new Command("simplify", "Print the program before and after simplification, the rewrites applied and the near misses.")
+        var expect = new Expect();
+        var trace = new Option<bool>("--trace") { Description = "With --expect: the golden text also holds the rewrites (the rewrites (N): section)." };
+        var nearMisses = new Option<bool>("--near-misses") { Description = "With --expect: the golden text also holds the near misses (the near misses (N): section)." };
+        var cmd = new Command("simplify", "Print the program before and after simplification, the rewrites applied and the near misses, or check the simplified program against a golden file (--expect).")
         {
             file,
             json,
             dot,
             mermaid,
-            recompute, rules,
+            recompute,
+            rules,
+            trace,
+            nearMisses,
         };
+        foreach (var o in expect.Options) cmd.Add(o);
         cmd.SetAction(pr =>
         {
             string path = pr.GetValue(file)!;
             return Cli.Guard(io, path, () =>
             {
-                if (new[] { pr.GetValue(json), pr.GetValue(dot), pr.GetValue(mermaid) }.Count(b => b) > 1)
-                    throw new CliException("--json, --dot and --mermaid are alternatives: give at most one");
+                string? golden = expect.Golden(pr);
+                if (new[] { pr.GetValue(json), pr.GetValue(dot), pr.GetValue(mermaid), golden is not null }.Count(b => b) > 1)
+                    throw new CliException("--json, --dot, --mermaid and --expect are alternatives: give at most one");
+                if (golden is null && (pr.GetValue(trace) || pr.GetValue(nearMisses)))
+                    throw new CliException("--trace and --near-misses choose what --expect compares; without --expect the text output has both");
                 var graph = ProgramSource.Load(path, io.In).Parse();
                 var result = Simplifier.Simplify(graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules)));
+                if (golden is not null)
+                {
+                    string command = string.Join(" ", new[] { "simplify", path,
+                        pr.GetValue(recompute) ? "--recompute-shared" : "", pr.GetValue(rules) is { } r ? "--rules " + r : "", pr.GetValue(trace) ? "--trace" : "", pr.GetValue(nearMisses) ? "--near-misses" : "" }.Where(a => a.Length > 0));
+                    return expect.Check(io, pr, golden, GraphText.Simplified(result, pr.GetValue(trace), pr.GetValue(nearMisses)), command);
+                }
                 if (pr.GetValue(dot)) io.Out.Write(GraphPicture.ToDot(result));
                 else if (pr.GetValue(mermaid)) io.Out.Write(GraphPicture.ToMermaid(result));
                 else io.Out.WriteLine(pr.GetValue(json) ? ToJson(result) : ToText(result));
@@ -55,13 +73,9 @@ internal static class SimplifyCommand
         w.WriteLine();
         w.WriteLine($"fused: {(r.Fused.Count == 0 ? "(none)" : string.Join(", ", r.Fused))}");
         w.WriteLine();
-        w.WriteLine($"rewrites ({r.Rewrites.Count}):");
-        if (r.Rewrites.Count == 0) w.WriteLine("(none)");
-        foreach (var s in r.Rewrites) w.WriteLine($"[{s.Phase}] {s.Rule}: {s.Before}  =>  {s.After}{(s.Note is null ? "" : $"  ({s.Note})")}");
+        w.WriteLine(GraphText.Rewrites(r));
         w.WriteLine();
-        w.WriteLine($"near misses ({r.NearMisses.Count}):");
-        if (r.NearMisses.Count == 0) w.WriteLine("(none)");
-        foreach (var m in r.NearMisses) w.WriteLine($"{m.Rule} at {m.At}: {m.Reason}");
+        w.WriteLine(GraphText.NearMisses(r));
         w.WriteLine();
         w.Write($"stopped: {r.StopReasonText} after {r.Iterations} iteration{(r.Iterations == 1 ? "" : "s")}");
         return w.ToString();

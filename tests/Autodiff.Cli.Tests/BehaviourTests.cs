@@ -180,7 +180,7 @@ public class BehaviourTests
     public void GeneratedProbabilitiesSumToOne()
     {
         var graph = Autodiff.Text.Parser.Parse(File.ReadAllText(Sample("softmax_ce_probs")));
-        var values = Inputs.Generate(graph, 3, 1000);
+        var values = InputValues.Generate(graph, 3, 1000);
         var y = values["y"];
         for (int row = 0; row < 64; row++)
         {

@@ -17,7 +17,7 @@ public class GradTests
     public void PrintedBackwardGraphsComputeTheTapesGradients(string sample)
     {
         var graph = Parser.Parse(File.ReadAllText(Sample(sample)));
-        var values = Inputs.Generate(graph, 1, 1);
+        var values = InputValues.Generate(graph, 1, 1);
         var wrt = GradCommand.Targets(graph, null);
         var canonical = Sections(Run("grad", Sample(sample)));
         var raw = Sections(Run("grad", Sample(sample), "--raw"));

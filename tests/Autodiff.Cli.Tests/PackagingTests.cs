@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Reflection;
 using static Autodiff.Cli.Tests.CliRunner;
@@ -26,7 +25,7 @@ public sealed class PackagingTests : IDisposable
         string version = $"0.0.0-packtest.{DateTime.UtcNow:yyyyMMddHHmmss}";
         string nupkgs = Path.Combine(_dir, "nupkgs"), tools = Path.Combine(_dir, "tools");
         string configuration = typeof(PackagingTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()!.Configuration;
-        foreach (var project in new[] { "src/Autodiff/Autodiff.csproj", "src/Autodiff.Cli/Autodiff.Cli.csproj" })
+        foreach (var project in new[] { "src/Autodiff/Autodiff.csproj", "src/Autodiff.Testing/Autodiff.Testing.csproj", "src/Autodiff.Cli/Autodiff.Cli.csproj" })
             Dotnet("pack", project, "-c", configuration, "--no-build", "-o", nupkgs, $"-p:PackageVersion={version}");
 
         using (var zip = ZipFile.OpenRead(Path.Combine(nupkgs, $"Autodiff.{version}.nupkg")))
@@ -43,6 +42,16 @@ public sealed class PackagingTests : IDisposable
             Assert.DoesNotContain(RepoRoot, nuspec);
         }
         Assert.True(File.Exists(Path.Combine(nupkgs, $"Autodiff.{version}.snupkg")));
+        using (var zip = ZipFile.OpenRead(Path.Combine(nupkgs, $"Autodiff.Testing.{version}.nupkg")))
+        {
+            var entries = zip.Entries.Select(e => e.FullName).ToArray();
+            Assert.Contains("testing.md", entries);
+            Assert.Contains("lib/net10.0/Autodiff.Testing.xml", entries);
+            using var reader = new StreamReader(zip.GetEntry("Autodiff.Testing.nuspec")!.Open());
+            string nuspec = reader.ReadToEnd();
+            Assert.Contains($"<dependency id=\"Autodiff\" version=\"{version}\"", nuspec);
+            Assert.Contains("<dependency id=\"DiffPlex\"", nuspec);
+        }
 
         Dotnet("tool", "install", "Autodiff.Cli", "--tool-path", tools, "--add-source", nupkgs, "--version", version);
         var run = Exec(Path.Combine(tools, "autodiff"), ["simplify", "samples/programs/softmax_ce_probs.ad"]);
@@ -54,28 +63,5 @@ public sealed class PackagingTests : IDisposable
     {
         var r = Exec(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", args);
         Assert.True(r.Code == 0, $"dotnet {string.Join(' ', args)}\n{r}");
-    }
-
-    /// <summary>Runs a process in the repository root with the MSBuild variables of the test host removed, waiting at most
-    /// five minutes.</summary>
-    private static Result Exec(string file, string[] args)
-    {
-        var info = new ProcessStartInfo(file) { WorkingDirectory = RepoRoot, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)).ToArray())
-            info.Environment.Remove(key);
-        // The tool's launcher finds the runtime through DOTNET_ROOT when .NET is not in the default location: this one's.
-        info.Environment.TryAdd("DOTNET_ROOT", Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", "..")));
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            p.Kill(entireProcessTree: true);
-            return new Result(-1, stdout.Result, stderr.Result + "\n(killed after 5 minutes)");
-        }
-        return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
 }
