@@ -339,7 +339,8 @@ public sealed record MaximumOp : BinaryOp, IOpFunctions
         Select(a, b, g, ga, gb, greaterWins: true);
 
     /// <summary>Routes g to the operand that wins, half each at ties. A NaN operand wins (it is the result), so the other
-    /// operand, which the NaN result does not depend on, gets 0.</summary>
+    /// operand, which the NaN result does not depend on, gets 0. The operand that is not selected gets exactly 0 whatever g
+    /// is (a selection, not a product: a NaN or ±inf cotangent does not become 0·NaN = NaN there), as max and min do.</summary>
     internal static void Select<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb, bool greaterWins)
         where T : IFloatingPointIeee754<T>
     {
@@ -349,8 +350,8 @@ public sealed record MaximumOp : BinaryOp, IOpFunctions
             bool na = T.IsNaN(a[i]), nb = T.IsNaN(b[i]);
             T wa = na || nb ? (na && nb ? half : na ? T.One : T.Zero)
                 : a[i] == b[i] ? half : (a[i] > b[i]) == greaterWins ? T.One : T.Zero;
-            if (!ga.IsEmpty) ga[i] = g[i] * wa;
-            if (!gb.IsEmpty) gb[i] = g[i] * (T.One - wa);
+            if (!ga.IsEmpty) ga[i] = wa == T.Zero ? T.Zero : g[i] * wa;
+            if (!gb.IsEmpty) gb[i] = wa == T.One ? T.Zero : g[i] * (T.One - wa);
         }
     }
 

@@ -170,18 +170,18 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
 
 /// <summary><c>sparse_softmax_cross_entropy(z, t, axis=a, ignore_index=k, label_smoothing=ε, weights=w)</c>: the per-row
 /// loss for integer class labels t (i64, z's shape without axis a):
-/// w_t·((1 − ε)·(lse − z_t) + ε·(lse − mean_c z_c)) with lse = logsumexp(z) along a, i.e. the dense cross-entropy with
-/// one-hot targets when unweighted. Without weights and smoothing it is lse − z_t.
+/// (1 − ε)·w_t·(lse − z_t) + (ε/C)·Σ_c w_c·(lse − z_c) with lse = logsumexp(z) along a (w = 1 without weights), i.e. the
+/// dense cross-entropy with targets (1 − ε)·one_hot(t) + ε/C and the same weights. Without weights and smoothing it is lse − z_t.
 /// <para>Rows whose label equals <see cref="IgnoreIndex"/> give loss 0 and zero gradient. Any other label outside [0, C)
 /// is an <see cref="AutodiffException"/> naming the label and its position in t.</para>
-/// <para>With weights the whole row loss is scaled by w_t (PyTorch's per-row <c>reduction='none'</c> loss without
-/// smoothing; with smoothing PyTorch instead weights each class's smoothing term by w_c, which is what the dense
-/// <see cref="SoftmaxCrossEntropyOp"/> with one-hot targets computes). Class weights get no gradient.</para>
+/// <para>With weights this is PyTorch's <c>cross_entropy(z, t, weight=w, label_smoothing=ε, reduction='none')</c>: the
+/// label's term is weighted by w_t and each class's smoothing term by its own w_c (docs/numerics.md). A term whose
+/// weight is exactly 0 counts 0. Class weights get no gradient.</para>
 /// <para>Forward: one pass per row that stays in L1 (row max, exp(z − max) summed in double, lse = max + log sum); the
 /// row max and sum are saved. When the tape planned this node to overwrite the logits' gradient (it is the first to
 /// write it) and rows are at most 8 KB, the forward also leaves exp(z − max) in that gradient buffer and the backward
 /// scales it in place; otherwise the backward recomputes it from the saved statistics. Rows are split across cores above
-/// a size threshold. Backward: g·w_t·(q − (1 − ε)·onehot(t) − ε/C). Non-finite rows follow softmax's policy (NaN rows
+/// a size threshold. Backward: g·(q·((1 − ε)·w_t + (ε/C)·Σ_c w_c) − (1 − ε)·w_t·onehot(t) − (ε/C)·w). Non-finite rows follow softmax's policy (NaN rows
 /// give NaN; −inf at the label gives +inf).</para></summary>
 /// <param name="Axis">The class axis of z, resolved (non-negative).</param>
 /// <param name="IgnoreIndex">The label value whose rows are ignored; null when no label is ignored.</param>
@@ -201,8 +201,8 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
     ];
 
     /// <summary>ONNX's SoftmaxCrossEntropyLoss (reduction none) with the class axis moved to 1, without label smoothing
-    /// (which ONNX's op does not have); with it, w_t·((1 − ε)·(−log q_t) + ε·(−mean_c log q_c)) from LogSoftmax and a
-    /// class mask, the mask also zeroing ignored rows.</summary>
+    /// (which ONNX's op does not have); with it, PyTorch's (1 − ε)·w_t·(−log q_t) + (ε/C)·Σ_c w_c·(−log q_c) (w = 1
+    /// without weights) from LogSoftmax and a class mask, the row mask zeroing ignored rows.</summary>
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y)
     {
         var z = n.Inputs[0];
@@ -233,13 +233,13 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
 
         var logq = o.Emit("LogSoftmax", [x[0]], null, OnnxAttribute.Of("axis", axis));
         var mask = o.Emit("Cast", [o.ClassMask(x[1], classes, axis, rank, IgnoreIndex)], null, OnnxAttribute.Of("to", OnnxLowering.Elem(z.DType)));
-        var picked = o.Emit("Neg", [o.SumAlong(o.Emit("Mul", [mask, logq]), axis)]);
-        var uniform = o.Emit("Neg", [o.Emit("ReduceMean", [logq, o.Longs("axes", [axis])], null, OnnxAttribute.Of("keepdims", 0))]);
-        string? scale = x.Length > 2 ? o.SumAlong(o.Emit("Mul", [mask, o.AlongAxis(x[2], classes, axis, rank)]), axis)
-            : IgnoreIndex is not null ? o.SumAlong(mask, axis)
-            : null;
-        string[] terms = [o.Emit("Mul", [picked, o.Scalar("keep", 1 - eps, z.DType)]), o.Emit("Mul", [uniform, o.Scalar("eps", eps, z.DType)])];
-        return scale is null ? o.Emit("Add", terms, y) : o.Emit("Mul", [o.Emit("Add", terms), scale], y);
+        // With weights, each class's log q is weighted by its own w_c in both terms.
+        var weighted = x.Length > 2 ? o.Emit("Mul", [o.AlongAxis(x[2], classes, axis, rank), logq]) : logq;
+        var picked = o.Emit("Neg", [o.SumAlong(o.Emit("Mul", [mask, weighted]), axis)]);
+        var uniform = o.Emit("Neg", [o.SumAlong(weighted, axis)]);
+        string? rowMask = IgnoreIndex is not null ? o.SumAlong(mask, axis) : null;
+        string[] terms = [o.Emit("Mul", [picked, o.Scalar("keep", 1 - eps, z.DType)]), o.Emit("Mul", [uniform, o.Scalar("spread", eps / classes, z.DType)])];
+        return rowMask is null ? o.Emit("Add", terms, y) : o.Emit("Mul", [o.Emit("Add", terms), rowMask], y);
     }
     /// <inheritdoc/>
     public override bool IsFused => true;
@@ -332,21 +332,29 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         d.Store(gz, l, st.Accumulates(0));
     }
 
-    /// <summary>With g' = g with a size-1 axis at the class axis and h = one_hot(t) moved to that axis (zero rows for
-    /// ignored labels): <c>g' * (softmax(z) - h)</c>, smoothed <c>g' * (softmax(z) - (h * (1 - ε) + ε/C))</c>, the factor
-    /// g' becoming <c>g' * sum(h * w, axis, keepdims=true)</c> with weights or <c>g' * sum(h, axis, keepdims=true)</c> (the
-    /// row mask) with an ignore index.</summary>
+    /// <summary>With g' = g with a size-1 axis at the class axis, h = one_hot(t) moved to that axis (zero rows for
+    /// ignored labels) and p' = h·(1 − ε) + ε/C (p' = h when ε = 0): <c>g' * (softmax(z) - p')</c> without weights, and
+    /// with weights w the dense form <c>g' * (softmax(z) * sum(w * p', axis, keepdims=true) - w * p')</c>; with an ignore
+    /// index g' is multiplied by the row mask <c>sum(h, axis, keepdims=true)</c>.</summary>
     public override Expr?[] Gradient(Node node, Expr g)
     {
         Expr z = node.Inputs[0], t = node.Inputs[1];
         int rank = z.Shape.Rank, classes = z.Shape[Axis];
         var oh = OneHotAlong(t, classes, z.DType, Axis, IgnoreIndex);
         var coef = FusedShapes.OverAxis(g, Axis);
-        if (node.Inputs.Count > 2) coef = coef * (oh * FusedShapes.AlongAxis(node.Inputs[2], rank, Axis)).Sum(Axis, keepDims: true);
-        else if (IgnoreIndex is not null) coef = coef * oh.Sum(Axis, keepDims: true);
+        if (IgnoreIndex is not null) coef = coef * oh.Sum(Axis, keepDims: true);
         double eps = LabelSmoothing;
         var target = eps == 0 ? oh : oh * (1 - eps) + eps / classes;
-        var gz = coef * (z.Softmax(Axis) - target);
+        Expr gz;
+        if (node.Inputs.Count > 2)
+        {
+            var weighted = target * FusedShapes.AlongAxis(node.Inputs[2], rank, Axis);
+            gz = coef * (z.Softmax(Axis) * weighted.Sum(Axis, keepDims: true) - weighted);
+        }
+        else
+        {
+            gz = coef * (z.Softmax(Axis) - target);
+        }
         return node.Inputs.Count > 2 ? new Expr?[] { gz, null, null } : new Expr?[] { gz, null };
     }
 

@@ -292,10 +292,19 @@ internal sealed record SparseCase(Shape S, int Axis, int? Ignore = null, double 
         var lsm = Autodiff.Tests.Fused.Naive.LogSoftmax(z, Axis);
         if (Ignore is null && !Weights && Eps == 0) return -lsm.Take(t, Axis);
         var oh = Autodiff.Tests.Fused.Naive.OneHot(t, C, z.DType, Axis, Ignore);
-        var loss = -(oh * lsm).Sum(Axis);
-        if (Eps != 0) loss = loss * (1 - Eps) - lsm.Mean(Axis) * Eps;
-        if (Weights) loss = loss * (oh * Autodiff.Tests.Fused.Naive.Along(x["w"], S.Rank, Axis)).Sum(Axis);
-        else if (Ignore is not null) loss = loss * oh.Sum(Axis);
+        Expr loss;
+        if (Weights)
+        {
+            // PyTorch: each class's smoothing term weighted by its own w_c.
+            var target = Eps == 0 ? oh : oh * (1 - Eps) + Eps / C;
+            loss = -(target * Autodiff.Tests.Fused.Naive.Along(x["w"], S.Rank, Axis) * lsm).Sum(Axis);
+        }
+        else
+        {
+            loss = -(oh * lsm).Sum(Axis);
+            if (Eps != 0) loss = loss * (1 - Eps) - lsm.Mean(Axis) * Eps;
+        }
+        if (Ignore is not null) loss = loss * oh.Sum(Axis);
         return loss;
     }
 
@@ -310,14 +319,22 @@ internal sealed record SparseCase(Shape S, int Axis, int? Ignore = null, double 
         {
             int label = (int)t[r];
             if (label == Ignore) continue;
+            // PyTorch's cross_entropy(weight=w, label_smoothing=ε, reduction='none'):
+            // (1 − ε)·w_t·(−log q_t) + (ε/C)·Σ_c w_c·(−log q_c); its gradient g·Σ_c w_c·p'_c·(q − e_c).
             var st = l.Stats(z, r);
-            double meanNlq = 0, wt = w?[label] ?? 1;
-            for (int j = 0; j < l.N; j++) meanNlq -= l.LogQ(z, r, j, st) / C;
-            loss[r] = wt * ((Eps == 1 ? 0 : -(1 - Eps) * l.LogQ(z, r, label, st)) + (Eps == 0 ? 0 : Eps * meanNlq));
+            double smooth = 0, wt = w?[label] ?? 1, wSum = 0;
+            for (int j = 0; j < l.N; j++)
+            {
+                double wj = w?[j] ?? 1;
+                wSum += wj;
+                if (wj != 0) smooth -= wj * l.LogQ(z, r, j, st);
+            }
+            loss[r] = (Eps == 1 || wt == 0 ? 0 : -(1 - Eps) * wt * l.LogQ(z, r, label, st)) + (Eps == 0 ? 0 : Eps / C * smooth);
             for (int j = 0; j < l.N; j++)
             {
                 int k = l.Index(r, j);
-                gz[k] = g[r] * wt * (Math.Exp(l.LogQ(z, r, j, st)) - (j == label ? 1 - Eps : 0) - Eps / C);
+                double wj = w?[j] ?? 1;
+                gz[k] = g[r] * (Math.Exp(l.LogQ(z, r, j, st)) * ((1 - Eps) * wt + Eps / C * wSum) - (j == label ? (1 - Eps) * wt : 0) - Eps / C * wj);
             }
         }
         return new(loss, new() { ["z"] = gz });

@@ -195,6 +195,19 @@ public class EdgeCaseTable
                 Inputs = { ["a"] = [NaN, 1, NaN], ["b"] = [1, NaN, NaN] }, Value = [NaN, NaN, NaN],
                 Grads = { ["a"] = [2, 0, 1], ["b"] = [0, 2, 1] },
             },
+            new("maximum and minimum give exactly 0 to the operand not selected, even under a NaN or inf cotangent",
+                F("input a: f64[4]\ninput b: f64[4]", "y = sqrt(maximum(a, b)) + 1 / minimum(a, b)"))
+            {
+                // maximum picks a = −1 (sqrt(−1) = NaN, so its cotangent is NaN) and minimum picks b = −2; at the last
+                // entry minimum picks a = 0, whose cotangent −1/0² is −inf. b of the first entries and a of the last get 0.
+                Inputs = { ["a"] = [-1, -1, 4, 0], ["b"] = [-2, -2, 9, 1] }, Value = [NaN, NaN, 3 + 0.25, Inf],
+                Grads = { ["a"] = [NaN, NaN, -1.0 / 16, double.NegativeInfinity], ["b"] = [-0.25, -0.25, 1.0 / 6, 0.5] },
+            },
+            new("max gives exactly 0 to the entries not selected, even under a NaN cotangent", F("input x: f64[3]", "y = sqrt(max(x))"))
+            {
+                Inputs = { ["x"] = [-1, -2, -3] }, Value = [NaN],
+                Grads = { ["x"] = [NaN, 0, 0] },
+            },
 
             // ---- -inf logits next to finite ones: zero gradient there
             new("softmax -inf entry gets zero gradient", F("input x: f64[1, 3]", "y = softmax(x, axis=1)"))
