@@ -75,7 +75,9 @@ public class RobustnessTests
             }
         }
         Assert.True(parsed > 100 && failed > 100, $"parsed {parsed}, failed {failed}");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}");
+        // A guard against a hang (a parser loop that does not advance), not a speed test: 6 s were measured on a loaded
+        // two-core CI machine where the run usually takes about 1 s.
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), $"took {sw.Elapsed}");
     }
 
     private static Expr Chain(int n, Func<Expr, Expr> step, out GraphBuilder b)
