@@ -9,8 +9,9 @@ namespace Autodiff;
 /// <item>both are finite and |actual − expected| ≤ <see cref="Floor"/>·S + <see cref="Relative"/>·max(|actual|, |expected|);</item>
 /// <item>or both are the same infinity (same sign).</item>
 /// </list>
-/// <para>A NaN never agrees, not even with a NaN (<see cref="Agreement.BothNaN"/> counts those), and an element finite on
-/// one side only, or infinite with different signs, is a <see cref="Agreement.NonFiniteMismatches"/>. The floor keeps
+/// <para>A NaN never agrees, not even with a NaN, and neither do opposite infinities (<see cref="Agreement.BothNonFinite"/>
+/// counts those); an element finite on one side only is counted by side (<see cref="Agreement.ExpectedOnlyNonFinite"/>,
+/// <see cref="Agreement.ActualOnlyNonFinite"/>). The floor keeps
 /// entries whose true value is 0 or tiny (a bias gradient of 1e-8 computed as 1e-7 beside gradients of order 1) from
 /// failing an otherwise exact match, which a per-element relative test reports as a huge relative error; taking S over the
 /// whole set (not per tensor) means a tensor that is all near-zero is judged against the other tensors' scale.</para></summary>
@@ -52,8 +53,8 @@ public sealed record Tolerance(double Relative, double Floor)
             }
         double atol = Floor * scale;
         double maxAbs = 0, maxRel = 0, worstExcess = 0;
-        int compared = 0, bothNaN = 0, mismatches = 0, exceeding = 0;
-        Element? firstMismatch = null, firstNaN = null, worst = null;
+        int compared = 0, both = 0, expectedOnly = 0, actualOnly = 0, exceeding = 0;
+        Element? firstMismatch = null, firstBoth = null, worst = null;
         for (int k = 0; k < list.Count; k++)
         {
             var (e, a) = list[k];
@@ -61,18 +62,21 @@ public sealed record Tolerance(double Relative, double Floor)
             {
                 double x = e.GetDouble(i), y = a.GetDouble(i);
                 compared++;
-                if (double.IsNaN(x) && double.IsNaN(y))
-                {
-                    bothNaN++;
-                    firstNaN ??= new Element(k, i, x, y);
-                    continue;
-                }
                 bool fx = double.IsFinite(x), fy = double.IsFinite(y);
                 if (!fx || !fy)
                 {
                     if (x == y) continue;   // the same infinity
-                    mismatches++;
-                    firstMismatch ??= new Element(k, i, x, y);
+                    if (!fx && !fy)
+                    {
+                        both++;
+                        firstBoth ??= new Element(k, i, x, y);
+                    }
+                    else
+                    {
+                        if (fx) actualOnly++;
+                        else expectedOnly++;
+                        firstMismatch ??= new Element(k, i, x, y);
+                    }
                     continue;
                 }
                 double d = Math.Abs(x - y), m = Math.Max(Math.Abs(x), Math.Abs(y));
@@ -91,7 +95,7 @@ public sealed record Tolerance(double Relative, double Floor)
                 }
             }
         }
-        return new Agreement(this, scale, atol, compared, maxAbs, maxRel, bothNaN, mismatches, exceeding, firstMismatch ?? worst ?? firstNaN);
+        return new Agreement(this, scale, atol, compared, maxAbs, maxRel, both, expectedOnly, actualOnly, exceeding, firstMismatch ?? worst ?? firstBoth);
     }
 
     /// <summary>An element of a compared pair.</summary>
@@ -110,25 +114,31 @@ public sealed record Tolerance(double Relative, double Floor)
 /// <param name="MaxAbsDiff">Largest |actual − expected| over elements finite on both sides.</param>
 /// <param name="MaxRelDiff">Largest |actual − expected| / |expected| over elements finite on both sides (for information:
 /// near-zero entries make it large without failing the floor).</param>
-/// <param name="BothNaN">Elements NaN on both sides (never agreement).</param>
-/// <param name="NonFiniteMismatches">Elements finite on one side only, NaN on one side only, or infinities of different
-/// signs.</param>
+/// <param name="BothNonFinite">Elements non-finite on both sides but not the same infinity: NaN on either side (a NaN never
+/// agrees, not even with a NaN), or +inf against −inf.</param>
+/// <param name="ExpectedOnlyNonFinite">Elements non-finite in the expected tensor and finite in the actual one.</param>
+/// <param name="ActualOnlyNonFinite">Elements finite in the expected tensor and non-finite in the actual one.</param>
 /// <param name="Exceeding">Elements finite on both sides whose difference exceeds the tolerance.</param>
-/// <param name="Worst">The element to show for a failure: the first non-finite mismatch, else the element furthest beyond
-/// the tolerance, else the first NaN pair; null when everything agrees.</param>
+/// <param name="Worst">The element to show for a failure: the first element finite on one side only, else the element
+/// furthest beyond the tolerance, else the first element non-finite on both sides; null when everything agrees.</param>
 public sealed record Agreement(Tolerance Tolerance, double Scale, double AbsoluteTolerance, int Compared, double MaxAbsDiff, double MaxRelDiff,
-    int BothNaN, int NonFiniteMismatches, int Exceeding, Tolerance.Element? Worst)
+    int BothNonFinite, int ExpectedOnlyNonFinite, int ActualOnlyNonFinite, int Exceeding, Tolerance.Element? Worst)
 {
-    /// <summary>True when every element agrees (no NaN, no non-finite mismatch, nothing beyond the tolerance).</summary>
-    public bool Agree => BothNaN == 0 && NonFiniteMismatches == 0 && Exceeding == 0;
+    /// <summary>True when every element agrees (nothing non-finite but the same infinities on both sides, nothing beyond
+    /// the tolerance).</summary>
+    public bool Agree => BothNonFinite == 0 && ExpectedOnlyNonFinite == 0 && ActualOnlyNonFinite == 0 && Exceeding == 0;
+
+    /// <summary>Elements finite on one side only.</summary>
+    public int NonFiniteMismatches => ExpectedOnlyNonFinite + ActualOnlyNonFinite;
 
     /// <summary>One line: whether the set agrees and, if not, why.</summary>
     public override string ToString()
     {
         if (Agree) return $"agree: {Compared} elements within rtol {Tolerance.Relative:G3} + atol {AbsoluteTolerance:G3} (max abs diff {MaxAbsDiff:G3})";
         var parts = new List<string>();
-        if (NonFiniteMismatches > 0) parts.Add($"{NonFiniteMismatches} non-finite on one side only");
-        if (BothNaN > 0) parts.Add($"{BothNaN} NaN on both sides");
+        if (ExpectedOnlyNonFinite > 0) parts.Add($"{ExpectedOnlyNonFinite} non-finite only in the expected");
+        if (ActualOnlyNonFinite > 0) parts.Add($"{ActualOnlyNonFinite} non-finite only in the actual");
+        if (BothNonFinite > 0) parts.Add($"{BothNonFinite} non-finite on both sides (NaN, or opposite infinities)");
         if (Exceeding > 0) parts.Add($"{Exceeding} beyond rtol {Tolerance.Relative:G3} + atol {AbsoluteTolerance:G3}");
         string at = Worst is { } w ? $"; worst: pair {w.Pair} element {w.Index}, expected {w.Expected:R}, actual {w.Actual:R}" : "";
         return $"disagree: {string.Join(", ", parts)} of {Compared} elements{at}";

@@ -6,7 +6,7 @@ public class ToleranceTests
 {
     private const double NaN = double.NaN, Inf = double.PositiveInfinity;
 
-    public sealed record Row(string Name, DType Type, (double[] Expected, double[] Actual)[] Pairs, bool Agree, int BothNaN = 0, int Mismatches = 0, int Exceeding = 0)
+    public sealed record Row(string Name, DType Type, (double[] Expected, double[] Actual)[] Pairs, bool Agree, int Both = 0, int ExpectedOnly = 0, int ActualOnly = 0, int Exceeding = 0)
     {
         public override string ToString() => Name;
     }
@@ -23,12 +23,13 @@ public class ToleranceTests
         new("a real difference of 1e-3 in f32", DType.F32, [([1, 2, 3], [1, 2.002, 3])], false, Exceeding: 1),
         new("a real difference of 1e-6 in f64", DType.F64, [([1, 2, 3], [1, 2.000002, 3])], false, Exceeding: 1),
         new("f64 rounding (1 ulp) agrees", DType.F64, [([0.1 + 0.2, 1], [0.3, 1])], true),
-        new("NaN on both sides never agrees", DType.F64, [([NaN, 1], [NaN, 1])], false, BothNaN: 1),
+        new("NaN on both sides never agrees", DType.F64, [([NaN, 1], [NaN, 1])], false, Both: 1),
         new("the same infinity agrees", DType.F32, [([Inf, -Inf, 2], [Inf, -Inf, 2])], true),
-        new("infinities of different sign", DType.F32, [([Inf, 2], [-Inf, 2])], false, Mismatches: 1),
-        new("finite on one side only", DType.F32, [([1, 2], [Inf, 2])], false, Mismatches: 1),
-        new("NaN on one side only", DType.F64, [([1, 2], [1, NaN])], false, Mismatches: 1),
-        new("NaN against infinity", DType.F64, [([Inf], [NaN])], false, Mismatches: 1),
+        new("infinities of different sign", DType.F32, [([Inf, 2], [-Inf, 2])], false, Both: 1),
+        new("finite only in the expected", DType.F32, [([1, 2], [Inf, 2])], false, ActualOnly: 1),
+        new("NaN only in the actual", DType.F64, [([1, 2], [1, NaN])], false, ActualOnly: 1),
+        new("NaN only in the expected, next to a difference within tolerance", DType.F64, [([NaN, 2], [1, 2 + 1e-12])], false, ExpectedOnly: 1),
+        new("NaN against infinity", DType.F64, [([Inf], [NaN])], false, Both: 1),
         new("all zeros", DType.F64, [([0, 0], [0, 0])], true),
         new("zero against a tiny nonzero with no scale", DType.F64, [([0], [1e-300])], false, Exceeding: 1),
         new("empty tensors", DType.F32, [([], [])], true),
@@ -44,8 +45,9 @@ public class ToleranceTests
             Tensor.FromDoubles(row.Type, new Shape(p.Actual.Length), p.Actual))).ToArray();
         var a = Tolerance.For(row.Type).Compare(pairs);
         Assert.Equal(row.Agree, a.Agree);
-        Assert.Equal(row.BothNaN, a.BothNaN);
-        Assert.Equal(row.Mismatches, a.NonFiniteMismatches);
+        Assert.Equal(row.Both, a.BothNonFinite);
+        Assert.Equal(row.ExpectedOnly, a.ExpectedOnlyNonFinite);
+        Assert.Equal(row.ActualOnly, a.ActualOnlyNonFinite);
         Assert.Equal(row.Exceeding, a.Exceeding);
         Assert.Equal(row.Agree, a.Worst is null);
         Assert.StartsWith(row.Agree ? "agree" : "disagree", a.ToString());
