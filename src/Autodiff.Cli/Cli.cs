@@ -137,7 +137,7 @@ internal static class Cli
         }
         catch (JsonException e)
         {
-            io.Err.WriteLine($"{display}: invalid JSON: {e.Message}");
+            io.Err.WriteLine(Json.InvalidJson(display, e));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Autodiff.Rewrite;
+using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
@@ -8,15 +9,6 @@ internal static class CompareCommand
 {
     /// <summary>The fewest timed runs after the warm-up (more run while 100 ms have not gone by).</summary>
     internal const int Runs = 5;
-
-    /// <summary>Relative tolerance for f32 results.</summary>
-    internal const double TolF32 = 1e-4;
-
-    /// <summary>Relative tolerance for f64 results.</summary>
-    internal const double TolF64 = 1e-9;
-
-    /// <summary>Denominator floor of the relative difference.</summary>
-    internal const double Tiny = 1e-30;
 
     public static Command Create(CliIO io)
     {
@@ -27,7 +19,7 @@ internal static class CompareCommand
         var json = Cli.JsonOption();
         var recompute = Cli.RecomputeSharedOption();
         var rules = Cli.RulesOption();
-        var cmd = new Command("compare", "Evaluate the naive and the simplified graph forward and backward on the same inputs; report values, non-finite counts, times and gradient differences.")
+        var cmd = new Command("compare", "Evaluate the naive and the simplified graph forward and backward on the same inputs; report values, where each went non-finite, times, gradient differences and a verdict in words.")
         {
             file, seed, scale, inputs, json, recompute, rules,
         };
@@ -45,75 +37,110 @@ internal static class CompareCommand
         return cmd;
     }
 
-    internal sealed record Side(double Value, int NonFinite, double Ms, Tensor Output, Dictionary<string, Tensor> Gradients);
+    internal sealed record Side(double Value, int NonFinite, double Ms, Tensor Output, Dictionary<string, Tensor> Gradients, NonFiniteLocation? FirstNonFinite);
 
-    internal sealed record Report(Session Session, SharingPolicy Sharing, Side Naive, Side Simplified, Diff Grad, Diff Value, double Tolerance, bool Agree);
+    /// <summary>The outcome of a comparison, in <c>verdict</c>'s words.</summary>
+    internal enum Verdict { Agree, SimplifiedFixesNaive, BothNonFinite, SimplifiedNonFinite, Disagree }
 
-    /// <summary>Largest differences between two sets of tensors and whether they agree within the tolerance.</summary>
-    internal sealed record Diff(double MaxAbs, double MaxRel, bool Agree, bool NonFiniteMismatch);
+    internal sealed record Report(Session Session, SharingPolicy Sharing, SimplifyResult Simplification, Side Naive, Side Simplified,
+        string[] GradNames, Agreement Grad, Agreement Value, Verdict Verdict)
+    {
+        /// <summary>True only when the verdict is <see cref="Verdict.Agree"/>.</summary>
+        public bool Agree => Verdict == Verdict.Agree;
+    }
 
     internal static Report Compare(Session s, SimplifyOptions options)
     {
-        var simplified = Simplifier.Simplify(s.Graph, options).After;
+        var simplification = Simplifier.Simplify(s.Graph, options);
+        var simplified = simplification.After;
         var cot = Runner.Cotangent(s.Graph);
         var naive = Measure(s.Graph, s.Values, cot);
         var simp = Measure(simplified, s.Values, cot);
-        double tol = Tolerance(s.Graph.Output.DType);
-        var grad = Difference(naive.Gradients.Keys.Order(StringComparer.Ordinal).Select(k => (naive.Gradients[k], simp.Gradients[k])));
-        var value = Difference([(naive.Output, simp.Output)]);
-        return new Report(s, options.Sharing, naive, simp, grad, value, tol, grad.Agree && value.Agree);
+        var names = naive.Gradients.Keys.Order(StringComparer.Ordinal).ToArray();
+        // The simplified graph is the reference: its scale sets the tolerance's floor (see Tolerance).
+        var grad = Tolerance.For(names.Select(n => naive.Gradients[n].DType)).Compare(names.Select(n => (simp.Gradients[n], naive.Gradients[n])));
+        var value = Tolerance.For(s.Graph.Output.DType).Compare(simp.Output, naive.Output);
+        return new Report(s, options.Sharing, simplification, naive, simp, names, grad, value, Judge(grad, value));
     }
 
-    /// <summary>The relative tolerance for an element type: 1e-4 for f32, 1e-9 for f64.</summary>
-    internal static double Tolerance(DType t) => t == DType.F64 ? TolF64 : TolF32;
+    /// <summary>The verdict from the comparisons of the gradients and of the outputs (expected = simplified, actual =
+    /// naive): an element non-finite in the simplified graph only is the worst news, then NaN (or opposite infinities) on
+    /// both sides, then the naive graph non-finite where the simplified one is finite (a fix, provided the rest agrees),
+    /// then differences beyond the tolerance. Infinities at the same places with the same signs agree.</summary>
+    internal static Verdict Judge(params Agreement[] parts)
+    {
+        if (parts.Any(a => a.ExpectedOnlyNonFinite > 0)) return Verdict.SimplifiedNonFinite;
+        if (parts.Any(a => a.BothNonFinite > 0)) return Verdict.BothNonFinite;
+        bool exceeding = parts.Any(a => a.Exceeding > 0);
+        if (parts.Any(a => a.ActualOnlyNonFinite > 0)) return exceeding ? Verdict.Disagree : Verdict.SimplifiedFixesNaive;
+        return exceeding ? Verdict.Disagree : Verdict.Agree;
+    }
+
+    /// <summary>The verdict as JSON writes it.</summary>
+    internal static string Name(Verdict v) => v switch
+    {
+        Verdict.Agree => "agree",
+        Verdict.SimplifiedFixesNaive => "simplified-fixes-naive",
+        Verdict.BothNonFinite => "both-non-finite",
+        Verdict.SimplifiedNonFinite => "simplified-non-finite",
+        _ => "disagree",
+    };
+
+    /// <summary>The relative tolerance for an element type (<see cref="Tolerance.For(DType)"/>).</summary>
+    internal static double RelativeTolerance(DType t) => Tolerance.For(t).Relative;
 
     private static Side Measure(Graph g, IReadOnlyDictionary<string, Tensor> values, Tensor? cot)
     {
+        // The compared run looks for the first non-finite node; the timed runs use a tape without the check.
+        var checkedTape = new Tape(g) { DetectNonFinite = NonFiniteCheck.Report };
+        var (value, grads) = Runner.Run(checkedTape, values, cot);
+        var first = checkedTape.FirstNonFinite;
         var tape = new Tape(g);
-        var (value, grads) = Runner.Run(tape, values, cot);   // also the warm-up
         double ms = Runner.QuickMedianMs(tape, values, cot, Runs);
         int nonFinite = Runner.NonFinite(value) + grads.Values.Sum(Runner.NonFinite);
-        return new Side(Runner.Summary(value), nonFinite, ms, value, grads);
+        return new Side(Runner.Summary(value), nonFinite, ms, value, grads, first);
     }
 
-    /// <summary>Element-wise comparison of (naive, simplified) pairs. The relative difference is |a − b| / max(|b|, 1e-30),
-    /// b being the simplified value. An element agrees when |a − b| ≤ tol · max(|b|, m), where m is the largest |b| of its
-    /// tensor (so entries near zero are judged against the tensor's scale) and tol depends on the element type. Elements
-    /// non-finite on both sides are skipped; an element finite on one side only makes both maxima infinite and the
-    /// comparison disagree.</summary>
-    internal static Diff Difference(IEnumerable<(Tensor A, Tensor B)> pairs)
+    /// <summary>Where a graph first went non-finite, in words.</summary>
+    internal static string Where(NonFiniteLocation l) =>
+        $"{l.Op}{(l.Line is int line ? $" (line {line}, column {l.Column})" : "")} in the {l.Pass} pass";
+
+    /// <summary>What happened, in words (one or two sentences).</summary>
+    internal static string Explain(Report r)
     {
-        double maxAbs = 0, maxRel = 0;
-        bool agree = true, mismatch = false;
-        foreach (var (a, b) in pairs)
+        string NaiveAt() => r.Naive.FirstNonFinite is { } l ? $" first at {Where(l)}" : " (from non-finite inputs)";
+        string SimplifiedAt() => r.Simplified.FirstNonFinite is { } l ? $" first at {Where(l)}" : " (from non-finite inputs)";
+        switch (r.Verdict)
         {
-            if (!a.DType.IsFloat()) continue;
-            double tol = Tolerance(a.DType);
-            double scale = 0;
-            for (int i = 0; i < b.Size; i++)
-            {
-                double y = Math.Abs(b.GetDouble(i));
-                if (double.IsFinite(y)) scale = Math.Max(scale, y);
-            }
-            for (int i = 0; i < a.Size; i++)
-            {
-                double x = a.GetDouble(i), y = b.GetDouble(i);
-                bool fx = double.IsFinite(x), fy = double.IsFinite(y);
-                if (!fx && !fy) continue;
-                if (fx != fy)
-                {
-                    mismatch = true;
-                    agree = false;
-                    maxAbs = maxRel = double.PositiveInfinity;
-                    continue;
-                }
-                double d = Math.Abs(x - y);
-                maxAbs = Math.Max(maxAbs, d);
-                maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(y), Tiny));
-                if (d > tol * Math.Max(Math.Abs(y), scale)) agree = false;
-            }
+            case Verdict.Agree:
+                bool inf = r.Naive.NonFinite > 0;
+                return "The naive and the simplified graph agree within the tolerance on the output and on every gradient" +
+                       (inf ? " (their infinities are at the same places, with the same signs)." : ".");
+            case Verdict.SimplifiedFixesNaive:
+                return $"The naive graph went non-finite{NaiveAt()} ({r.Naive.NonFinite} non-finite values); the simplified graph " +
+                       "is finite there and agrees with the naive one everywhere else: this is what the rewrite is for.";
+            case Verdict.BothNonFinite:
+                return $"Both graphs are non-finite (NaN, or infinities of opposite signs) at the same entries: the naive graph{NaiveAt()}, " +
+                       $"the simplified graph{SimplifiedAt()}. Neither result is usable; the program itself is undefined at these inputs " +
+                       "or the rewrite could not help.";
+            case Verdict.SimplifiedNonFinite:
+                return $"The simplified graph is non-finite where the naive graph is finite ({SimplifiedAt().Trim()}): the rewrite " +
+                       "lost range or precision here, which it must not do. Please report it with these inputs.";
+            default:
+                return $"The graphs disagree beyond the tolerance: {Worst(r)}.";
         }
-        return new Diff(maxAbs, maxRel, agree, mismatch);
+    }
+
+    /// <summary>The entry that disagrees most, e.g. <c>grad_z[3, 1]: naive 0.25, simplified 0.5</c>.</summary>
+    private static string Worst(Report r)
+    {
+        var (a, what) = r.Grad.Worst is not null ? (r.Grad, "gradient") : (r.Value, "output");
+        if (a.Worst is not { } w) return "no entry differs";
+        var dtype = r.Session.Graph.Output.DType;
+        string count = $"{a.Exceeding + a.NonFiniteMismatches} {what} entr{(a.Exceeding + a.NonFiniteMismatches == 1 ? "y differs" : "ies differ")}";
+        var shape = what == "gradient" ? r.Naive.Gradients[r.GradNames[w.Pair]].Shape : r.Naive.Output.Shape;
+        string name = what == "gradient" ? $"grad_{r.GradNames[w.Pair]}" : "output";
+        return $"{count}; the worst is {name}{shape.FormatIndex(w.Index)}: naive {Format.Number(w.Actual, dtype)}, simplified {Format.Number(w.Expected, dtype)}";
     }
 
     internal static string ToText(Report r)
@@ -143,21 +170,29 @@ internal static class CompareCommand
         ]))
             w.WriteLine(line);
         w.WriteLine();
-        var tolText = $"rel {Format.Short(r.Tolerance)} ({dtype.Name()}), relative to max(|simplified|, largest |simplified| in the tensor)";
         List<string[]> rows =
         [
-            ["max abs grad diff", Format.Short(r.Grad.MaxAbs)],
-            ["max rel grad diff", Format.Short(r.Grad.MaxRel)],
-            ["max abs value diff", Format.Short(r.Value.MaxAbs)],
-            ["tolerance", tolText],
-            ["agree", r.Agree ? "yes" : "no" + Why(r)],
+            ["max abs grad diff", Diff(r.Grad.MaxAbsDiff, r.Grad)],
+            ["max rel grad diff", Diff(r.Grad.MaxRelDiff, r.Grad)],
+            ["max abs value diff", Diff(r.Value.MaxAbsDiff, r.Value)],
+            ["tolerance", $"|naive - simplified| <= {Format.Short(r.Grad.Tolerance.Relative)} * max(|naive|, |simplified|) + {Format.Short(r.Grad.AbsoluteTolerance)} " +
+                          $"({Format.Short(r.Grad.Tolerance.Floor)} x the largest |simplified gradient|, {Format.Short(r.Grad.Scale)})"],
         ];
+        if (r.Naive.FirstNonFinite is { } n) rows.Add(["naive first non-finite", $"{Where(n)}: {n.Expression}"]);
+        if (r.Simplified.FirstNonFinite is { } m) rows.Add(["simplified first non-finite", $"{Where(m)}: {m.Expression}"]);
+        rows.Add(["verdict", Name(r.Verdict)]);
+        rows.Add(["agree", r.Agree ? "yes" : "no"]);
         foreach (var line in Format.Table(rows)) w.WriteLine(line);
+        w.WriteLine();
+        w.WriteLine(Explain(r));
+        w.WriteLine();
+        w.WriteLine($"simplified program (fused: {(r.Simplification.Fused.Count == 0 ? "none" : string.Join(", ", r.Simplification.Fused))}):");
+        w.WriteLine(Printer.Print(r.Simplification.After).TrimEnd());
         return w.ToString().TrimEnd('\n');
     }
 
-    private static string Why(Report r) =>
-        r.Grad.NonFiniteMismatch || r.Value.NonFiniteMismatch ? " (non-finite values on one side only)" : " (differences exceed the tolerance)";
+    /// <summary>A difference maximum, or <c>n/a</c> when no entry is finite on both sides.</summary>
+    private static string Diff(double v, Agreement a) => a.BothFinite == 0 && a.Compared > 0 ? "n/a (no entry finite on both sides)" : Format.Short(v);
 
     internal static string ToJson(Report r) => Json.Write(w =>
     {
@@ -165,12 +200,19 @@ internal static class CompareCommand
         w.WriteStartObject();
         WriteSide(w, "naive", r.Naive, dtype);
         WriteSide(w, "simplified", r.Simplified, dtype);
-        Json.Number(w, "maxAbsGradDiff", r.Grad.MaxAbs);
-        Json.Number(w, "maxRelGradDiff", r.Grad.MaxRel);
-        Json.Number(w, "maxAbsValueDiff", r.Value.MaxAbs);
-        Json.Number(w, "tolerance", r.Tolerance);
+        w.WriteString("verdict", Name(r.Verdict));
         w.WriteBoolean("agree", r.Agree);
+        w.WriteString("explanation", Explain(r));
+        Json.Number(w, "maxAbsGradDiff", r.Grad.BothFinite == 0 && r.Grad.Compared > 0 ? double.NaN : r.Grad.MaxAbsDiff);
+        Json.Number(w, "maxRelGradDiff", r.Grad.BothFinite == 0 && r.Grad.Compared > 0 ? double.NaN : r.Grad.MaxRelDiff);
+        Json.Number(w, "maxAbsValueDiff", r.Value.BothFinite == 0 ? double.NaN : r.Value.MaxAbsDiff);
+        Json.Number(w, "tolerance", r.Grad.Tolerance.Relative);
+        Json.Number(w, "absoluteTolerance", r.Grad.AbsoluteTolerance);
         Json.WriteShape(w, "shape", r.Session.Graph.Output.Shape);
+        w.WriteString("after", Printer.Print(r.Simplification.After));
+        w.WriteStartArray("fused");
+        foreach (var f in r.Simplification.Fused) w.WriteStringValue(f);
+        w.WriteEndArray();
         w.WriteEndObject();
     });
 
@@ -180,6 +222,8 @@ internal static class CompareCommand
         Json.Number(w, "value", s.Value, dtype);
         w.WriteNumber("nonFinite", s.NonFinite);
         Json.Number(w, "ms", Math.Round(s.Ms, 6));
+        w.WritePropertyName("firstNonFinite");
+        Json.WriteLocation(w, s.FirstNonFinite);
         w.WriteEndObject();
     }
 }

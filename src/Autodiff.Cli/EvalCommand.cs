@@ -34,18 +34,18 @@ internal static class EvalCommand
                 var targets = GradCommand.Targets(s.Graph, pr.GetValue(wrt));
                 bool asWritten = pr.GetValue(naive);
                 var graph = asWritten ? s.Graph : Simplifier.Simplify(s.Graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
-                var tape = new Tape(graph, targets);
+                var tape = new Tape(graph, targets) { DetectNonFinite = NonFiniteCheck.Report };
                 var (value, grads) = Runner.Run(tape, s.Values, Runner.Cotangent(graph));
                 io.Out.WriteLine(pr.GetValue(json)
-                    ? ToJson(value, targets, grads)
-                    : ToText(s, asWritten, value, targets, grads));
+                    ? ToJson(value, targets, grads, tape.FirstNonFinite)
+                    : ToText(s, asWritten, value, targets, grads, tape.FirstNonFinite));
                 return Program.ExitOk;
             });
         });
         return cmd;
     }
 
-    internal static string ToJson(Tensor value, string[] targets, IReadOnlyDictionary<string, Tensor> grads) => Json.Write(w =>
+    internal static string ToJson(Tensor value, string[] targets, IReadOnlyDictionary<string, Tensor> grads, NonFiniteLocation? first) => Json.Write(w =>
     {
         w.WriteStartObject();
         w.WritePropertyName("value");
@@ -57,18 +57,22 @@ internal static class EvalCommand
             Json.WriteTensor(w, grads[name]);
         }
         w.WriteEndObject();
+        w.WritePropertyName("firstNonFinite");
+        Json.WriteLocation(w, first);
         w.WriteEndObject();
     });
 
-    internal static string ToText(Session s, bool asWritten, Tensor value, string[] targets, IReadOnlyDictionary<string, Tensor> grads)
+    internal static string ToText(Session s, bool asWritten, Tensor value, string[] targets, IReadOnlyDictionary<string, Tensor> grads, NonFiniteLocation? first)
     {
-        var lines = Format.Table(
+        List<string[]> about =
         [
             ["program", s.Source.Display],
             ["graph", asWritten ? "naive (as written)" : "simplified"],
             ["inputs", s.InputsDescription],
             ["output", s.OutputDescription()],
-        ]).ToList();
+        ];
+        if (first is not null) about.Add(["first non-finite", $"{CompareCommand.Where(first)}: {first.Expression}"]);
+        var lines = Format.Table(about).ToList();
         lines.Add("");
         lines.Add($"value: {value.DType.Name()}{value.Shape}");
         lines.Add(Pretty(value));

@@ -31,21 +31,63 @@ internal static class ExportCommand
             string path = pr.GetValue(file)!;
             return Cli.Guard(io, path, () =>
             {
-                var graph = ProgramSource.Load(path, io.In).Parse();
+                var written = ProgramSource.Load(path, io.In).Parse();
                 bool asWritten = pr.GetValue(naive);
-                if (!asWritten) graph = Simplifier.Simplify(graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
+                var graph = asWritten ? written : Simplifier.Simplify(written, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
                 string target = pr.GetValue(onnx)!;
-                using (var buffer = new MemoryStream())
-                {
-                    // Export first, so an op without a mapping leaves no file behind.
-                    graph.ToOnnx(buffer);
-                    File.WriteAllBytes(target, buffer.ToArray());
-                }
+                // Export first, so an op without a mapping leaves no file behind.
+                var model = Export(graph, written, asWritten);
+                Write(target, model);
                 io.Out.WriteLine($"wrote {target}: {(asWritten ? "naive (as written)" : "simplified")} graph, " +
                     $"ONNX opset {OnnxExporter.Opset}, output {graph.Output.DType.Name()}{graph.Output.Shape}");
                 return Program.ExitOk;
             });
         });
         return cmd;
+    }
+
+    /// <summary>The model bytes. When an op of the simplified graph has no ONNX mapping but the program as written
+    /// exports, the error says so and suggests <c>--naive</c>.</summary>
+    private static byte[] Export(Graph graph, Graph written, bool asWritten)
+    {
+        using var buffer = new MemoryStream();
+        try
+        {
+            graph.ToOnnx(buffer);
+        }
+        catch (AutodiffException e) when (!asWritten && ExportsAsWritten(written))
+        {
+            throw new AutodiffException($"{e.Message} (the simplifier introduced it; the program as written exports: use --naive)", e);
+        }
+        return buffer.ToArray();
+    }
+
+    private static bool ExportsAsWritten(Graph written)
+    {
+        try
+        {
+            written.ToOnnx(Stream.Null);
+            return true;
+        }
+        catch (AutodiffException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Writes the model, naming the output file (not the program) when that fails.</summary>
+    private static void Write(string target, byte[] model)
+    {
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(target));
+        if (Directory.Exists(target)) throw new CliException($"{target}: is a directory, not an output file");
+        if (dir is not null && !Directory.Exists(dir)) throw new CliException($"{target}: cannot write the ONNX file: the directory {dir} does not exist");
+        try
+        {
+            File.WriteAllBytes(target, model);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"{target}: cannot write the ONNX file: {(e is UnauthorizedAccessException ? "permission denied" : e.Message)}");
+        }
     }
 }

@@ -20,7 +20,7 @@ internal static class Json
         }
         catch (JsonException e)
         {
-            throw new CliException($"{display}: invalid JSON: {e.Message}");
+            throw new CliException(InvalidJson(display, e));
         }
         using (doc)
         {
@@ -34,16 +34,45 @@ internal static class Json
                     throw new CliException($"{display}: unknown input '{prop.Name}'; the program declares {string.Join(", ", declared.Keys.Select(k => $"'{k}'"))}");
                 if (result.ContainsKey(prop.Name))
                     throw new CliException($"{display}: input '{prop.Name}' is given twice");
-                result[prop.Name] = ReadTensor(prop.Value, input, display);
+                var t = ReadTensor(prop.Value, input, display);
+                try
+                {
+                    input.Facts.Check(input.InputName, t);
+                }
+                catch (InputFactException e)
+                {
+                    throw new CliException($"{display}: {e.Message}");
+                }
+                result[prop.Name] = t;
             }
             return result;
         }
     }
 
+    /// <summary>"FILE:LINE:COL: invalid JSON: message" with 1-based positions (System.Text.Json counts from 0 and appends
+    /// them to its message as "LineNumber: 3 | BytePositionInLine: 0.").</summary>
+    internal static string InvalidJson(string display, JsonException e)
+    {
+        string message = e.Message;
+        int cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        if (cut >= 0) message = message[..cut];
+        message = message.TrimEnd().TrimEnd('.');
+        string at = e.LineNumber is long line ? $":{line + 1}:{(e.BytePositionInLine ?? 0) + 1}" : "";
+        return $"{display}{at}: invalid JSON: {message}";
+    }
+
     private static Tensor ReadTensor(JsonElement value, InputOp input, string display)
     {
         string where = $"{display}: input '{input.InputName}'";
+        string type = $"{input.Type.Name()}{input.Shape}";
+        if (input.Shape.Rank > 0 && value.ValueKind != JsonValueKind.Array)
+            throw new CliException($"{where}: expected nested arrays of shape {input.Shape} ({type}), found {Kind(value)}");
+        if (input.Shape.Rank == 0 && value.ValueKind == JsonValueKind.Array)
+            throw new CliException($"{where}: expected a number ({type}, 0-d), found an array");
         var found = FoundShape(value, where);
+        // JSON cannot spell an empty array of shape [0, 3] other than []: accept [] for any shape with no elements.
+        if (input.Shape.Size == 0 && found is [0])
+            return Tensor.Zeros(input.Type, input.Shape);
         if (!found.SequenceEqual(input.Shape))
             throw new CliException($"{where}: expected shape {input.Shape} ({input.Type.Name()}{input.Shape}), found {Shape.Format(found.ToArray())}");
         var t = Tensor.Zeros(input.Type, input.Shape);
@@ -224,6 +253,26 @@ internal static class Json
         dtype == DType.F32 ? ((float)v).ToString("R", CultureInfo.InvariantCulture) :
         dtype == DType.I64 ? ((long)v).ToString(CultureInfo.InvariantCulture) :
         v.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>Writes where a graph first went non-finite as <c>{"op", "line", "column", "pass", "node"}</c> (line and
+    /// column null for a graph without program text), or <c>null</c>.</summary>
+    public static void WriteLocation(Utf8JsonWriter w, NonFiniteLocation? l)
+    {
+        if (l is null)
+        {
+            w.WriteNullValue();
+            return;
+        }
+        w.WriteStartObject();
+        w.WriteString("op", l.Op);
+        if (l.Line is int line) w.WriteNumber("line", line);
+        else w.WriteNull("line");
+        if (l.Column is int col) w.WriteNumber("column", col);
+        else w.WriteNull("column");
+        w.WriteString("pass", l.Pass);
+        w.WriteString("node", l.Expression);
+        w.WriteEndObject();
+    }
 
     /// <summary>Writes a shape as an array of integers.</summary>
     public static void WriteShape(Utf8JsonWriter w, string name, Shape shape)

@@ -9,7 +9,8 @@ internal static class Program
     /// <summary>Success.</summary>
     internal const int ExitOk = 0;
 
-    /// <summary>A user error: unreadable file, parse error, shape or type error, bad inputs file.</summary>
+    /// <summary>A user error: a usage error (unknown verb or option, bad option value), an unreadable file, a parse
+    /// error, a shape or type error, a bad inputs file, an input that contradicts its declared facts.</summary>
     internal const int ExitUserError = 2;
 
     /// <summary>A bug in the tool or the library (sysexits' EX_SOFTWARE).</summary>
@@ -18,8 +19,8 @@ internal static class Program
     public static int Main(string[] args) =>
         Run(args, Console.In, Console.Out, Console.Error);
 
-    /// <summary>Runs the tool. Usage errors (unknown verb or option) are reported by System.CommandLine with help and its
-    /// exit code (1); user errors exit 2; bugs exit 70.</summary>
+    /// <summary>Runs the tool. Usage errors (unknown verb or option, bad option value) are reported by System.CommandLine
+    /// with help and exit 2, as the other user errors do; exit 1 is kept for a check that found a difference; bugs exit 70.</summary>
     internal static int Run(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr)
     {
         // A progress indicator only makes sense on a terminal: never when stderr is not the console or is redirected.
@@ -41,7 +42,10 @@ internal static class Program
         try
         {
             var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
-            return root.Parse(args).Invoke(config);
+            var parsed = root.Parse(args);
+            int code = parsed.Invoke(config);
+            // System.CommandLine prints the parse errors and the help and returns 1; a usage error is a user error.
+            return parsed.Errors.Count > 0 ? ExitUserError : code;
         }
         catch (Exception e)
         {

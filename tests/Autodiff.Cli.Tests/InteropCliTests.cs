@@ -69,7 +69,7 @@ public class InteropCliTests
     public void ExportNeedsAnOutputFile()
     {
         var r = Run("export", Sample("mlp_classifier"));
-        Assert.True(r.Code == 1, r.ToString());
+        Assert.True(r.Code == 2, r.ToString());
         Assert.Contains("--onnx", r.Err);
     }
 }

@@ -1,5 +1,9 @@
 namespace Autodiff;
 
+/// <summary>A position in the program text: 1-based <paramref name="Line"/> and <paramref name="Column"/> of the call or
+/// operator, and <paramref name="Function"/>, its name in the expression language (<c>exp</c>, <c>div</c>, <c>softmax</c>).</summary>
+public sealed record SourcePosition(int Line, int Column, string Function);
+
 /// <summary>Creates and interns (hash-conses) nodes: building the same op on the same operands twice yields one node.
 /// Rewrites build their replacements in the same builder, so unchanged subgraphs are shared and the original graph
 /// stays usable. Thread-safe.</summary>
@@ -9,6 +13,47 @@ public sealed class GraphBuilder
     private readonly List<Node> _inputs = new();
     private readonly Dictionary<string, Node> _inputsByName = new();
     private readonly Lock _lock = new();
+
+    private readonly Dictionary<Node, SourcePosition> _positions = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Where a node comes from in the program text, when the graph was parsed from the expression language: the
+    /// position and function name of the call (or operator) that built it. A node the simplifier built in place of
+    /// another has the position of the expression it replaced. Null for nodes built in C#.</summary>
+    public SourcePosition? PositionOf(Node node)
+    {
+        lock (_lock) return _positions.Count == 0 ? null : _positions.GetValueOrDefault(node);
+    }
+
+    /// <summary>Gives <paramref name="position"/> to <paramref name="root"/> and to every node below it that has none yet
+    /// (not descending into nodes that have one; inputs and constants keep none).</summary>
+    internal void MarkPosition(Node root, SourcePosition position)
+    {
+        lock (_lock)
+        {
+            var stack = new Stack<Node>();
+            stack.Push(root);
+            while (stack.Count > 0)
+            {
+                var n = stack.Pop();
+                if (n.Op is InputOp or ConstantOp || _positions.ContainsKey(n)) continue;
+                _positions[n] = position;
+                foreach (var i in n.Inputs) stack.Push(i);
+            }
+        }
+    }
+
+    /// <summary>A node built to replace <paramref name="original"/> (a rewrite, or a rebuild on new operands) takes its
+    /// position, as do the new nodes below it.</summary>
+    internal void InheritPosition(Node replacement, Node original)
+    {
+        SourcePosition? p;
+        lock (_lock)
+        {
+            if (_positions.Count == 0 || !_positions.TryGetValue(original, out var found)) return;
+            p = found;
+        }
+        MarkPosition(replacement, p);
+    }
 
     /// <summary>Number of distinct nodes built so far.</summary>
     public int NodeCount { get { lock (_lock) return _table.Count; } }

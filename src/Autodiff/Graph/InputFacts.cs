@@ -14,6 +14,14 @@ public sealed record InputFacts(int? ProbsAxis = null, int? Classes = null, bool
     /// <summary>Integer class indices in [0, <paramref name="count"/>).</summary>
     public static InputFacts ClassIndices(int count) => new(Classes: count);
 
+    /// <summary>Throws an <see cref="InputFactException"/> naming <paramref name="input"/>, the fact and where it fails when
+    /// <paramref name="value"/> contradicts these facts: <c>probs(axis=a)</c>, an entry below 0 or NaN, or a row along a
+    /// whose sum (in double) is not 1 within 1e-4 + n·2⁻²⁴ (f32) or 1e-9 + n·2⁻⁵³ (f64) for rows of n entries;
+    /// <c>positive</c>, an entry not &gt; 0 (NaN included); <c>classes(C)</c>, an entry outside [0, C). One pass over the
+    /// value (vectorized for the common cases). <see cref="Tape"/> calls it for every input unless
+    /// <see cref="Tape.CheckFacts"/> is off.</summary>
+    public void Check(string input, Tensor value) => FactCheck.Check(this, input, value);
+
     /// <summary>The facts as the language writes them after the type, e.g. <c>probs(axis=1)</c>; empty if none.</summary>
     public override string ToString()
     {

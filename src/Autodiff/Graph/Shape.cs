@@ -67,6 +67,22 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
         return p;
     }
 
+    /// <summary>The multi-index of row-major flat position <paramref name="flat"/>.</summary>
+    public int[] Unravel(int flat)
+    {
+        var idx = new int[Rank];
+        for (int d = Rank - 1; d >= 0; d--)
+        {
+            idx[d] = _dims[d] == 0 ? 0 : flat % _dims[d];
+            flat = _dims[d] == 0 ? 0 : flat / _dims[d];
+        }
+        return idx;
+    }
+
+    /// <summary>The element at row-major flat position <paramref name="flat"/> written as an index, e.g. <c>[3, 1]</c>
+    /// (empty for a 0-d shape).</summary>
+    public string FormatIndex(int flat) => Rank == 0 ? "" : Format(Unravel(flat));
+
     /// <summary>Row-major element strides.</summary>
     public int[] Strides()
     {

@@ -165,7 +165,11 @@ public static class Simplifier
                 inputs.Add(m);
             }
             var cur = same ? n : builder.Make(n.Op, inputs.ToArray());
-            if (!same) uses.Rebuilt(n, cur);
+            if (!same)
+            {
+                uses.Rebuilt(n, cur);
+                builder.InheritPosition(cur, n);
+            }
             for (int attempt = 0; attempt < 16; attempt++)
             {
                 Node? replacement = null;
@@ -190,6 +194,7 @@ public static class Simplifier
                         : string.Join("; ", shared.Select(x => $"recomputes {Text.Printer.PrintExpression(x.Node)}, shared with {x.Others} other consumer{(x.Others == 1 ? "" : "s")}"));
                     steps.Add(new RewriteStep(rule.Name, phase.Name, cur, rep, note));
                     uses.Replace(cur, rep);
+                    builder.InheritPosition(rep, cur);
                     replacement = rep;
                     break;
                 }

@@ -45,7 +45,8 @@ public static class InputValues
         var x = Tensor.RandomNormal(input.Type, shape, rng, scale);
         if (facts.Positive)
         {
-            double floor = 1e-6 * Math.Abs(scale);
+            // At least 1e-6·scale, and never 0 (scale 0, or a floor below the element type's smallest normal number).
+            double floor = Math.Max(1e-6 * Math.Abs(scale), input.Type == DType.F32 ? 1.17549435e-38 : 2.2250738585072014e-308);
             for (int i = 0; i < x.Size; i++) x.SetDouble(i, Math.Max(Math.Abs(x.GetDouble(i)), floor));
         }
         return x;

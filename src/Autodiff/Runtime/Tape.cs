@@ -155,6 +155,27 @@ public sealed class Tape
         return [.. zero];
     }
 
+    /// <summary>Whether <see cref="Forward"/> and <see cref="Run"/> check every input value against the facts declared on
+    /// it (<see cref="InputFacts.Check"/>: probs, positive, classes) and throw an <see cref="InputFactException"/> before
+    /// computing anything when one is violated. On by default: the simplifier's rewrites rely on those facts (the q − p
+    /// gradient on probs, prod on positive), so a violated fact would otherwise give a wrong gradient silently. The check
+    /// is one pass over each input that declares a fact (docs/numerics.md gives its measured cost); turn it off in a
+    /// speed-critical loop whose inputs are known to be valid.</summary>
+    public bool CheckFacts { get; init; } = true;
+
+    /// <summary>Anomaly detection (PyTorch's <c>detect_anomaly</c>, JAX's <c>debug_nans</c>): off by default, at no cost.
+    /// With <see cref="NonFiniteCheck.Report"/> or <see cref="NonFiniteCheck.Throw"/>, every pass looks, node by node, for
+    /// the first node whose value (forward) or whose operands' gradient contribution (backward) holds NaN or ±inf while
+    /// everything it read was finite (its operands' values, and in the backward its own gradient): that node is where the
+    /// computation went non-finite. Report records it in <see cref="FirstNonFinite"/>; Throw raises a
+    /// <see cref="NonFiniteException"/> there. Either way <see cref="Run"/> then runs the forward and the backward as two
+    /// passes (the same results), and each node's output is scanned once, so a checked pass is slower.</summary>
+    public NonFiniteCheck DetectNonFinite { get; init; }
+
+    /// <summary>With <see cref="DetectNonFinite"/> on, the first node of the last pass whose value or gradient went
+    /// non-finite from finite operands, or null (none, or detection off). Reset by each <see cref="Forward"/> and <see cref="Run"/>.</summary>
+    public NonFiniteLocation? FirstNonFinite { get; private set; }
+
     /// <summary>The heads (see the class remarks): the nodes <see cref="Run"/> evaluates with their backward in one pass.</summary>
     public IReadOnlyList<Node> FusedHeads => [.. _order.Where((_, i) => _head[i])];
 
@@ -188,6 +209,7 @@ public sealed class Tape
             else
             {
                 c.Node.Op.Forward(c);
+                if (DetectNonFinite != NonFiniteCheck.Off && FirstNonFinite is null) CheckForward(c);
             }
         }
         _forwardDone = true;
@@ -197,6 +219,7 @@ public sealed class Tape
     private void BindInputs(IReadOnlyDictionary<string, Tensor> inputs)
     {
         _forwardDone = false;
+        FirstNonFinite = null;
         var declared = _graph.Inputs;
         for (int k = 0; k < declared.Count; k++)
         {
@@ -210,6 +233,7 @@ public sealed class Tape
             }
             if (t.DType != io.Type || t.Shape != io.Shape)
                 throw new AutodiffException($"input '{io.InputName}' is declared {io.Type.Name()}{io.Shape}, got {t.DType.Name()}{t.Shape}");
+            if (CheckFacts && !ReferenceEquals(io.Facts, InputFacts.None) && io.Facts != InputFacts.None) io.Facts.Check(io.InputName, t);
             if (slot >= 0) Bind(slot, t);
         }
     }
@@ -266,6 +290,47 @@ public sealed class Tape
         if (c is null || _grads[i] is null) return;
         c.GradOutput = _grads[i]!;
         c.Node.Op.Backward(c);
+        if (DetectNonFinite != NonFiniteCheck.Off && FirstNonFinite is null) CheckBackward(c);
+    }
+
+    /// <summary>Records (or throws at) a node whose value is non-finite while its operands are finite.</summary>
+    private void CheckForward(OpContext c)
+    {
+        if (!HasNonFinite(c.Output) || c.Inputs.Any(HasNonFinite)) return;
+        Found(c.Node, "forward");
+    }
+
+    /// <summary>Records (or throws at) a node whose backward left a non-finite operand gradient while its own gradient,
+    /// its operands and its value are finite.</summary>
+    private void CheckBackward(OpContext c)
+    {
+        if (!c.InputGrads.Any(g => g is not null && HasNonFinite(g))) return;
+        if (HasNonFinite(c.GradOutput) || HasNonFinite(c.Output) || c.Inputs.Any(HasNonFinite)) return;
+        Found(c.Node, "backward");
+    }
+
+    private void Found(Node node, string pass)
+    {
+        var position = node.Builder.PositionOf(node);
+        string text = _graph.Names.TryGetValue(node, out var name) ? name : Text.Printer.PrintExpression(node);
+        if (text.Length > 120) text = text[..117] + "...";
+        FirstNonFinite = new NonFiniteLocation(node, node.Op.Name, position?.Line, position?.Column, pass, text);
+        if (DetectNonFinite == NonFiniteCheck.Throw) throw new NonFiniteException(FirstNonFinite);
+    }
+
+    private static bool HasNonFinite(Tensor t)
+    {
+        switch (t.Data)
+        {
+            case float[] f:
+                foreach (var v in f) if (!float.IsFinite(v)) return true;
+                return false;
+            case double[] d:
+                foreach (var v in d) if (!double.IsFinite(v)) return true;
+                return false;
+            default:
+                return false;
+        }
     }
 
     /// <summary>The gradients by input name (the tape's own dictionary and tensors).</summary>
@@ -286,7 +351,7 @@ public sealed class Tape
     /// head computes its value and its operands' gradients in one pass.</summary>
     public (Tensor Value, IReadOnlyDictionary<string, Tensor> Gradients) Run(IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent = null)
     {
-        if (!_fuses)
+        if (!_fuses || DetectNonFinite != NonFiniteCheck.Off)
         {
             var v = Forward(inputs);
             return (v, Backward(cotangent));
@@ -313,4 +378,44 @@ internal interface IGradientPlan
 
     /// <summary>The backward must overwrite operand <paramref name="operand"/>'s gradient (not add into it).</summary>
     void Overwrite(int operand);
+}
+
+/// <summary>What a <see cref="Tape"/> does about non-finite values (see <see cref="Tape.DetectNonFinite"/>).</summary>
+public enum NonFiniteCheck
+{
+    /// <summary>No check (the default; no cost).</summary>
+    Off,
+
+    /// <summary>Record the first node that went non-finite in <see cref="Tape.FirstNonFinite"/> and go on.</summary>
+    Report,
+
+    /// <summary>Throw a <see cref="NonFiniteException"/> at the first node that went non-finite.</summary>
+    Throw,
+}
+
+/// <summary>The first node whose value or gradient went non-finite while everything it read was finite.</summary>
+/// <param name="Node">The node.</param>
+/// <param name="Op">Its op's name in the expression language (<c>exp</c>, <c>log</c>, <c>div</c>, <c>softmax</c>).</param>
+/// <param name="Line">The 1-based line of the call that built it in the program text, or null (a graph built in C#).</param>
+/// <param name="Column">The 1-based column of that call, or null.</param>
+/// <param name="Pass"><c>forward</c> (its value) or <c>backward</c> (the gradient it passed to its operands).</param>
+/// <param name="Expression">Its name in the program, or its expression (shortened to 120 characters).</param>
+public sealed record NonFiniteLocation(Node Node, string Op, int? Line, int? Column, string Pass, string Expression)
+{
+    /// <summary>E.g. <c>exp (line 4, column 5), forward pass: e</c>.</summary>
+    public override string ToString() =>
+        $"{Op}{(Line is int l ? $" (line {l}, column {Column})" : "")}, {Pass} pass: {Expression}";
+}
+
+/// <summary>Thrown by a <see cref="Tape"/> with <see cref="NonFiniteCheck.Throw"/> at the first node that went non-finite.</summary>
+public sealed class NonFiniteException : AutodiffException
+{
+    /// <summary>Creates the exception for <paramref name="location"/>.</summary>
+    public NonFiniteException(NonFiniteLocation location)
+        : base($"{location.Op}{(location.Line is int l ? $" at line {l}, column {location.Column}" : "")} produced a non-finite " +
+               $"{(location.Pass == "forward" ? "value" : "gradient")} from finite operands in the {location.Pass} pass ({location.Expression})") =>
+        Location = location;
+
+    /// <summary>Where it happened.</summary>
+    public NonFiniteLocation Location { get; }
 }

@@ -53,7 +53,7 @@ public sealed record Tolerance(double Relative, double Floor)
             }
         double atol = Floor * scale;
         double maxAbs = 0, maxRel = 0, worstExcess = 0;
-        int compared = 0, both = 0, expectedOnly = 0, actualOnly = 0, exceeding = 0;
+        int compared = 0, finite = 0, both = 0, expectedOnly = 0, actualOnly = 0, exceeding = 0;
         Element? firstMismatch = null, firstBoth = null, worst = null;
         for (int k = 0; k < list.Count; k++)
         {
@@ -79,9 +79,10 @@ public sealed record Tolerance(double Relative, double Floor)
                     }
                     continue;
                 }
+                finite++;
                 double d = Math.Abs(x - y), m = Math.Max(Math.Abs(x), Math.Abs(y));
                 maxAbs = Math.Max(maxAbs, d);
-                maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(x), double.Epsilon));
+                maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(x), 1e-30));
                 double allowed = atol + (Relative * m);
                 if (d > allowed)
                 {
@@ -95,7 +96,7 @@ public sealed record Tolerance(double Relative, double Floor)
                 }
             }
         }
-        return new Agreement(this, scale, atol, compared, maxAbs, maxRel, both, expectedOnly, actualOnly, exceeding, firstMismatch ?? worst ?? firstBoth);
+        return new Agreement(this, scale, atol, compared, finite, maxAbs, maxRel, both, expectedOnly, actualOnly, exceeding, firstMismatch ?? worst ?? firstBoth);
     }
 
     /// <summary>An element of a compared pair.</summary>
@@ -111,8 +112,9 @@ public sealed record Tolerance(double Relative, double Floor)
 /// <param name="Scale">S, the largest finite |expected| of the set (0 if none).</param>
 /// <param name="AbsoluteTolerance">The absolute floor, <see cref="Tolerance.Floor"/>·S.</param>
 /// <param name="Compared">Number of elements compared.</param>
+/// <param name="BothFinite">Number of elements finite on both sides (those the difference maxima are over).</param>
 /// <param name="MaxAbsDiff">Largest |actual − expected| over elements finite on both sides.</param>
-/// <param name="MaxRelDiff">Largest |actual − expected| / |expected| over elements finite on both sides (for information:
+/// <param name="MaxRelDiff">Largest |actual − expected| / max(|expected|, 1e-30) over elements finite on both sides (for information:
 /// near-zero entries make it large without failing the floor).</param>
 /// <param name="BothNonFinite">Elements non-finite on both sides but not the same infinity: NaN on either side (a NaN never
 /// agrees, not even with a NaN), or +inf against −inf.</param>
@@ -121,7 +123,7 @@ public sealed record Tolerance(double Relative, double Floor)
 /// <param name="Exceeding">Elements finite on both sides whose difference exceeds the tolerance.</param>
 /// <param name="Worst">The element to show for a failure: the first element finite on one side only, else the element
 /// furthest beyond the tolerance, else the first element non-finite on both sides; null when everything agrees.</param>
-public sealed record Agreement(Tolerance Tolerance, double Scale, double AbsoluteTolerance, int Compared, double MaxAbsDiff, double MaxRelDiff,
+public sealed record Agreement(Tolerance Tolerance, double Scale, double AbsoluteTolerance, int Compared, int BothFinite, double MaxAbsDiff, double MaxRelDiff,
     int BothNonFinite, int ExpectedOnlyNonFinite, int ActualOnlyNonFinite, int Exceeding, Tolerance.Element? Worst)
 {
     /// <summary>True when every element agrees (nothing non-finite but the same infinities on both sides, nothing beyond

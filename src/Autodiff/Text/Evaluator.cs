@@ -188,12 +188,15 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
     private static int? AsInt(Ast a) =>
         a is NumAst { IsInt: true } n && n.Number >= int.MinValue && n.Number <= int.MaxValue ? (int)n.Number : null;
 
-    /// <summary>Runs a builder call, reporting any error it raises (a shape error names the op and the shapes) at the call.</summary>
-    private static Expr Wrap(string op, int line, int col, Func<Expr> build)
+    /// <summary>Runs a builder call, reporting any error it raises (a shape error names the op and the shapes) at the call,
+    /// and records the call's position and function name on the nodes it created (see <see cref="GraphBuilder.PositionOf"/>).</summary>
+    private Expr Wrap(string op, int line, int col, Func<Expr> build)
     {
         try
         {
-            return build();
+            var result = build();
+            _builder.MarkPosition(result.Node, new SourcePosition(line, col, op));
+            return result;
         }
         catch (ParseException)
         {

@@ -90,7 +90,8 @@ public class CrfTextTests
     public void LanguageAndCSharpAgree()
     {
         var c = new CrfSetup(4, 6, 5);
-        var x = c.Values(DType.F64);
+        // The program declares tags classes(5), which the tape checks: padding beyond a sequence's length must be a tag too.
+        var x = c.Values(DType.F64, validPadding: true);
         var parsed = Parser.Parse(Decls + "\nll = crf_log_likelihood(e, A, tags, start=s, end=f, lengths=n)");
         var built = c.LogLikelihood(DType.F64);
         var cot = FusedRun.Cotangent(DType.F64, new Shape(4));
