@@ -94,6 +94,23 @@ public sealed class ExpectTests : IDisposable
         Assert.Equal(FusedCe, File.ReadAllText(golden));
     }
 
+    [Fact]
+    public void AGoldenFileSavedFromTheTextOutputHoldsTheWholeReport()
+    {
+        string golden = Golden("report.txt"), sample = Sample("near_miss_axis");
+        var printed = Run("simplify", sample);
+        File.WriteAllText(golden, printed.Out);   // autodiff simplify FILE > GOLDEN
+        var r = Run("simplify", sample, "--expect", golden);
+        Assert.True(r.Code == 0, r.ToString());
+
+        File.WriteAllText(golden, printed.Out.Replace("fused: log_softmax", "fused: (none)"));
+        r = Run("simplify", sample, "--expect", golden);
+        Assert.True(r.Code == 1, r.ToString());
+        Assert.Contains("\n-fused: (none)\n+fused: log_softmax\n", r.Out);
+        Assert.Equal(0, Run("simplify", sample, "--expect", golden, "--update").Code);
+        Assert.Equal(printed.Out, File.ReadAllText(golden));   // still the whole report
+    }
+
     [Theory]
     [InlineData(false, false)]
     [InlineData(true, false)]
