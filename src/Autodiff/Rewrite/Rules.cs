@@ -318,33 +318,13 @@ public static class Rules
             m => (-m["x"].Expr).Sigmoid().Node) { FiresWhenShared = true },
         // The NCE posteriors in the seed's spelling, u/(u + k·q) and k·q/(u + k·q) with u = exp(s): the ratio overflows to
         // inf/inf = NaN once s passes ~709 (f64) and underflows to log(0) below ~−745; log σ(s − log(k·q)) is finite.
-        new("nce-posterior", "log(exp(s) / (exp(s) + c)) => log_sigmoid(s - log(c))   if c > 0", typeof(LogOp),
-            n => NcePosterior(n, noise: false),
-            m => Facts.Positive(m["c"]),
-            m => (m["s"].Expr - m["c"].Expr.Log()).LogSigmoid().Node),
-        new("nce-noise-posterior", "log(c / (exp(s) + c)) => log_sigmoid(log(c) - s)   if c > 0", typeof(LogOp),
-            n => NcePosterior(n, noise: true),
-            m => Facts.Positive(m["c"]),
-            m => (m["c"].Expr.Log() - m["s"].Expr).LogSigmoid().Node),
+        PatternRule.Parse("nce-posterior", "log(exp(s) / (exp(s) + c)) => log_sigmoid(s - log(c)) if positive(c)").ToRule(),
+        PatternRule.Parse("nce-noise-posterior", "log(c / (exp(s) + c)) => log_sigmoid(log(c) - s) if positive(c)").ToRule(),
         new("logaddexp", "log(exp(a) + exp(b)) => logaddexp(a, b)", typeof(LogOp),
             n => n.Inputs[0].Op is AddOp && n.Inputs[0].Inputs.All(i => i.Op is ExpOp)
                 ? M(n)!.Bind("a", n.Inputs[0].Inputs[0].Inputs[0]).Bind("b", n.Inputs[0].Inputs[1].Inputs[0]).Interior(n.Inputs[0]) : null,
             m => m["a"].Expr.LogAddExp(m["b"].Expr).Node),
     ];
-
-    /// <summary>Matches <c>log(exp(s) / (exp(s) + c))</c> (or, with <paramref name="noise"/>, <c>log(c / (exp(s) + c))</c>),
-    /// the sum in either order, binding s and c; exp(s), the sum and the ratio have the root's shape (c may broadcast).</summary>
-    private static Match? NcePosterior(Node n, bool noise)
-    {
-        if (n.Inputs[0] is not { Op: DivOp } div || div.Inputs[1] is not { Op: AddOp } den || div.Shape != n.Shape || den.Shape != n.Shape) return null;
-        for (int i = 0; i < 2; i++)
-        {
-            Node e = den.Inputs[i], c = den.Inputs[1 - i];
-            if (e.Op is ExpOp && e.Shape == n.Shape && ReferenceEquals(div.Inputs[0], noise ? c : e))
-                return M(n)!.Bind("s", e.Inputs[0]).Bind("c", c).Interior(div, den, e);
-        }
-        return null;
-    }
 
     /// <summary>x when <paramref name="n"/> is <c>1 + exp(x)</c> or <c>exp(x) + 1</c> with exp(x) of n's shape.</summary>
     private static Node? OnePlusExp(Node n)
