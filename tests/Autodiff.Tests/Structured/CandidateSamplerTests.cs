@@ -129,6 +129,26 @@ public class CandidateSamplerTests
     }
 
     [Fact]
+    public void NoGradientFlowsThroughSamplesOrExpectedCounts()
+    {
+        var b = new GraphBuilder();
+        var u = b.Input("u", DType.F64, V);
+        var sampling = Sampling(CandidateDistribution.FixedUnigram, 4, true);
+        var s = Expr.CandidateSample(b, sampling, u);
+        var e = s.ExpectedCount(sampling, DType.F64, u);
+        foreach (var n in new[] { s.Node, e.Node })
+        {
+            Assert.All(Enumerable.Range(0, n.Inputs.Count), i => Assert.False(n.Op.IsDifferentiable(n, i)));
+            Assert.All(n.Op.Gradient(n, b.Constant(1, DType.F64)), g => Assert.Null(g));
+        }
+        var (_, grads) = new Tape(b.Build((e * u.Take(s, 0)).Sum()), ["u"]).Run(new Dictionary<string, Tensor> { ["u"] = Tensor.FromDoubles(DType.F64, new Shape(V), Counts) });
+        var gu = grads["u"].ToDoubleArray();
+        var e0 = new Tape(b.Build(e), []).Forward(new Dictionary<string, Tensor> { ["u"] = Tensor.FromDoubles(DType.F64, new Shape(V), Counts) }).ToDoubleArray();
+        var s0 = ((long[])new Tape(b.Build(s), []).Forward(new Dictionary<string, Tensor> { ["u"] = Tensor.FromDoubles(DType.F64, new Shape(V), Counts) }).Data).ToArray();
+        for (int c = 0; c < V; c++) Assert.Equal(Enumerable.Range(0, 4).Where(j => s0[j] == c).Sum(j => e0[j]), gu[c], 12);   // only through take
+    }
+
+    [Fact]
     public void StepsDrawNewSamplesAndTheSameStepRepeats()
     {
         var s = Sampling(CandidateDistribution.LogUniform, 10, true);
