@@ -99,12 +99,15 @@ public readonly record struct CandidateSampling(CandidateDistribution Distributi
     }
 
     /// <summary>The probabilities of one run (the counts' value for fixed-unigram).</summary>
-    internal CandidateProbabilities Probabilities(string op, Tensor? counts) => Distribution switch
+    internal CandidateProbabilities Probabilities(string op, Tensor? counts, object? state) => Distribution switch
     {
         CandidateDistribution.LogUniform => new CandidateProbabilities(RangeMax, null),
         CandidateDistribution.Uniform => new CandidateProbabilities(RangeMax, null, uniform: true),
-        _ => CandidateProbabilities.FromCounts(op, counts!, Distortion),
+        _ => ((CountsCache)state!).Get(op, counts!, Distortion),
     };
+
+    /// <summary>The op state: the probabilities of the counts last seen, kept while the counts do not change.</summary>
+    internal object? CreateState() => HasCounts ? new CountsCache() : null;
 
     /// <summary>The samples and the number of draws they took (S unless unique).</summary>
     internal (long[] Ids, long Tries) Draw(string op, CandidateProbabilities p, ulong stream)
@@ -134,6 +137,29 @@ public readonly record struct CandidateSampling(CandidateDistribution Distributi
     /// probability that it appears in <paramref name="tries"/> draws, 1 − (1 − p)^tries = −expm1(tries·log1p(−p)).</summary>
     internal double ExpectedCount(double p, long tries) =>
         tries == NumSampled ? p * NumSampled : -ScalarMath.Expm1(tries * ScalarMath.Log1p(-p));
+}
+
+/// <summary>The fixed-unigram probabilities of the counts last seen by one node: building them costs O(V) (a power and a
+/// running sum per class), comparing the counts with the saved copy one vectorized pass, so a tape whose counts stay the
+/// same builds them once.</summary>
+internal sealed class CountsCache
+{
+    private Array? _counts;
+    private CandidateProbabilities? _p;
+
+    public CandidateProbabilities Get(string op, Tensor counts, double distortion)
+    {
+        bool same = (counts.Data, _counts) switch
+        {
+            (float[] a, float[] b) => a.AsSpan().SequenceEqual(b),
+            (double[] a, double[] b) => a.AsSpan().SequenceEqual(b),
+            _ => false,
+        };
+        if (same && _p is not null) return _p;
+        _p = CandidateProbabilities.FromCounts(op, counts, distortion);
+        _counts = (Array)counts.Data.Clone();
+        return _p;
+    }
 }
 
 /// <summary>The class probabilities of one run of a candidate sampler.</summary>
@@ -238,6 +264,8 @@ public sealed record CandidateSamplerOp(CandidateSampling Sampling) : Op, IOpFun
     /// <summary><c>step</c> for the optional step operand.</summary>
     public override string? OperandName(int index) => GumbelRows.OperandName(index, Sampling.HasCounts ? 1 : 0);
     /// <inheritdoc/>
+    public override object? CreateState(Node node) => Sampling.CreateState();
+    /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
     {
         Sampling.Check(this, inputs, 0);
@@ -249,7 +277,7 @@ public sealed record CandidateSamplerOp(CandidateSampling Sampling) : Op, IOpFun
     public override void Forward(OpContext c)
     {
         int stepIndex = Sampling.HasCounts ? 1 : 0;
-        var p = Sampling.Probabilities(Name, Sampling.HasCounts ? c.Inputs[0] : null);
+        var p = Sampling.Probabilities(Name, Sampling.HasCounts ? c.Inputs[0] : null, c.State);
         Sampling.Draw(Name, p, GumbelRows.Stream(c, Sampling.Seed, stepIndex)).Ids.CopyTo((long[])c.Output.Data, 0);
     }
     /// <inheritdoc/>
@@ -285,6 +313,8 @@ public sealed record ExpectedCountOp(CandidateSampling Sampling, DType Type) : O
     /// <summary><c>step</c> for the optional step operand.</summary>
     public override string? OperandName(int index) => GumbelRows.OperandName(index, Sampling.HasCounts ? 2 : 1);
     /// <inheritdoc/>
+    public override object? CreateState(Node node) => Sampling.CreateState();
+    /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
     {
         if (inputs.Count == 0) throw new ShapeException(Name, "takes the class ids as its first operand");
@@ -299,7 +329,7 @@ public sealed record ExpectedCountOp(CandidateSampling Sampling, DType Type) : O
     protected override void Forward<T>(OpContext c)
     {
         int stepIndex = Sampling.HasCounts ? 2 : 1;
-        var p = Sampling.Probabilities(Name, Sampling.HasCounts ? c.Inputs[1] : null);
+        var p = Sampling.Probabilities(Name, Sampling.HasCounts ? c.Inputs[1] : null, c.State);
         long tries = Sampling.Unique ? Sampling.Draw(Name, p, GumbelRows.Stream(c, Sampling.Seed, stepIndex)).Tries : Sampling.NumSampled;
         var ids = (long[])c.Inputs[0].Data;
         var y = (T[])c.Output.Data;

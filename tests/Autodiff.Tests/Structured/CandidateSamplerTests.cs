@@ -148,6 +148,23 @@ public class CandidateSamplerTests
         for (int c = 0; c < V; c++) Assert.Equal(Enumerable.Range(0, 4).Where(j => s0[j] == c).Sum(j => e0[j]), gu[c], 12);   // only through take
     }
 
+    /// <summary>The probabilities are kept between runs only while the counts are unchanged: counts changed in place
+    /// are seen by the same tape.</summary>
+    [Fact]
+    public void ChangedCountsAreSeenByTheSameTape()
+    {
+        var b = new GraphBuilder();
+        var u = b.Input("u", DType.F64, 3);
+        var s = Expr.CandidateSample(b, CandidateSampling.FixedUnigram(50, unique: false, seed: 1), u);
+        var tape = new Tape(b.Build(s), []);
+        var counts = Tensor.FromArray(new[] { 1.0, 0, 0 }, 3);
+        var inputs = new Dictionary<string, Tensor> { ["u"] = counts };
+        Assert.All((long[])tape.Forward(inputs).Data, id => Assert.Equal(0, id));
+        counts.Span<double>()[0] = 0;
+        counts.Span<double>()[2] = 1;
+        Assert.All((long[])tape.Forward(inputs).Data, id => Assert.Equal(2, id));
+    }
+
     [Fact]
     public void StepsDrawNewSamplesAndTheSameStepRepeats()
     {
