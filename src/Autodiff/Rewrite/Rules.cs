@@ -316,6 +316,10 @@ public static class Rules
             n => Facts.IsConstant(n.Inputs[0], 1) && n.Inputs[1].Op is SigmoidOp && n.Inputs[1].Shape == n.Shape
                 ? M(n)!.Bind("x", n.Inputs[1].Inputs[0]).Interior(n.Inputs[1]) : null,
             m => (-m["x"].Expr).Sigmoid().Node) { FiresWhenShared = true },
+        // The NCE posteriors in the seed's spelling, u/(u + k·q) and k·q/(u + k·q) with u = exp(s): the ratio overflows to
+        // inf/inf = NaN once s passes ~709 (f64) and underflows to log(0) below ~−745; log σ(s − log(k·q)) is finite.
+        PatternRule.Parse("nce-posterior", "log(exp(s) / (exp(s) + c)) => log_sigmoid(s - log(c)) if positive(c)").ToRule(),
+        PatternRule.Parse("nce-noise-posterior", "log(c / (exp(s) + c)) => log_sigmoid(log(c) - s) if positive(c)").ToRule(),
         new("logaddexp", "log(exp(a) + exp(b)) => logaddexp(a, b)", typeof(LogOp),
             n => n.Inputs[0].Op is AddOp && n.Inputs[0].Inputs.All(i => i.Op is ExpOp)
                 ? M(n)!.Bind("a", n.Inputs[0].Inputs[0].Inputs[0]).Bind("b", n.Inputs[0].Inputs[1].Inputs[0]).Interior(n.Inputs[0]) : null,

@@ -61,7 +61,7 @@ public class OpRegistrationTests
     /// that they pass none.</summary>
     private static readonly Type[] NotDifferentiable =
         [typeof(GumbelNoiseOp), typeof(GumbelMaxOp), typeof(GumbelTopKOp), typeof(CrfViterbiOp), typeof(CrfMarginalsOp), typeof(CrfPathMarginalsOp), typeof(MaskedOneHotOp),
-         typeof(SampledLogitsGradOp)];
+         typeof(SampledLogitsGradOp), typeof(CandidateSamplerOp), typeof(ExpectedCountOp)];
 
     /// <summary>Op types whose gradient check lives beside their other tests (the named test), not in the tables.</summary>
     private static readonly Dictionary<Type, string> CheckedElsewhere = new()

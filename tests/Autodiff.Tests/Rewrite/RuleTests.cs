@@ -109,6 +109,10 @@ public class RuleTests
         new("log-sigmoid-shared", "log-sigmoid", false, X + "p = sigmoid(x)\nr = log(p) + p", "also used outside the pattern"),
         new("one-minus-sigmoid", "one-minus-sigmoid", true, X + "p = sigmoid(x)\nr = log(p) + log(1 - p)"),
         new("two-minus-sigmoid", "one-minus-sigmoid", false, X + "r = 2 - sigmoid(x)"),
+        new("nce-posterior", "nce-posterior", true, "input s: f64[4, 3]\ninput q: f64[3] positive\nr = log(exp(s) / (exp(s) + 5 * q))"),
+        new("nce-posterior-not-positive", "nce-posterior", false, X + "r = log(exp(x) / (exp(x) + y))", "is not known to be > 0"),
+        new("nce-noise-posterior", "nce-noise-posterior", true, "input s: f64[4, 3]\ninput q: f64[3] positive\nr = log(5 * q / (5 * q + exp(s)))"),
+        new("nce-noise-posterior-other-numerator", "nce-noise-posterior", false, "input s: f64[4, 3]\ninput q: f64[3] positive\nr = log(q / (exp(s) + 5 * q))"),
         new("logaddexp", "logaddexp", true, X + "r = log(exp(x) + exp(y))"),
         new("logaddexp-three", "logaddexp", false, X + "r = log(exp(x) + y)"),
 
