@@ -23,8 +23,11 @@ public enum RuleSharing
 /// fires only if it has the root's shape and element type.</summary>
 public sealed class PatternRule
 {
-    internal PatternRule(string name, string text, Pat lhs, Pat rhs, Condition[] conditions, string[] nodeVars, string[] attrVars)
+    internal PatternRule(string name, string text, Pat lhs, Pat rhs, Condition[] conditions, string[] nodeVars, string[] attrVars,
+        RuleSharing sharing = RuleSharing.Guard, bool ordered = false)
     {
+        Sharing = sharing;
+        Ordered = ordered;
         Name = name;
         Text = text;
         Lhs = (CallPat)lhs;
@@ -45,10 +48,10 @@ public sealed class PatternRule
 
     /// <summary>True to match commutative operands only in the order written (the built-in canonical rules that keep
     /// the program's operand order write both orders as separate rules).</summary>
-    public bool Ordered { get; init; }
+    public bool Ordered { get; }
 
     /// <summary>How the rule treats the sharing policy.</summary>
-    public RuleSharing Sharing { get; init; }
+    public RuleSharing Sharing { get; }
 
     internal CallPat Lhs { get; }
     internal Pat Rhs { get; }
@@ -57,8 +60,9 @@ public sealed class PatternRule
     internal string[] AttrVars { get; }
 
     /// <summary>Reads <c>LHS => RHS [if …]</c> (a <see cref="ParseException"/> locates a mistake within
-    /// <paramref name="text"/>, line 1).</summary>
-    public static PatternRule Parse(string name, string text) => RuleFile.ParseBody(name, text);
+    /// <paramref name="text"/>, line 1). The rule is not checked for soundness (see <see cref="RuleSoundness"/>).</summary>
+    public static PatternRule Parse(string name, string text, RuleSharing sharing = RuleSharing.Guard, bool ordered = false) =>
+        RuleFile.ParseBody(name, text, sharing, ordered);
 
     /// <summary>The rule as the engine runs it.</summary>
     public Rule ToRule() => new(Name, Text, typeof(Op), TryMatch, Check, Build)
@@ -91,16 +95,24 @@ public sealed class PatternRule
         }
     }
 
-    /// <summary>The bindings of the left side at <paramref name="root"/>, or null.</summary>
+    /// <summary>The bindings of the left side at <paramref name="root"/> for which the structural (silent) predicates
+    /// hold, or null.</summary>
     internal Match? TryMatch(Node root)
     {
         var s = new State(this, root);
-        if (!Match(Lhs, root, s, () => true)) return null;
-        var m = new Match(root);
-        for (int i = 0; i < NodeVars.Length; i++) m.Bind(NodeVars[i], s.Nodes[i]!);
-        for (int i = 0; i < AttrVars.Length; i++) m.BindAttribute(AttrVars[i], s.Attrs[i].Text, s.Attrs[i].Owner!);
-        if (Sharing != RuleSharing.Free) m.Interior([.. s.Interior]);
-        return m;
+        Match? result = null;
+        Match(Lhs, root, s, () =>
+        {
+            var m = new Match(root);
+            for (int i = 0; i < NodeVars.Length; i++) m.Bind(NodeVars[i], s.Nodes[i]!);
+            for (int i = 0; i < AttrVars.Length; i++) m.BindAttribute(AttrVars[i], s.Attrs[i].Text, s.Attrs[i].Owner!);
+            foreach (var c in Conditions)
+                if (!c.Predicate.Reports && c.Evaluate(m, this) is not null) return false;
+            if (Sharing != RuleSharing.Free) m.Interior([.. s.Interior]);
+            result = m;
+            return true;
+        });
+        return result;
     }
 
     /// <summary>Matches <paramref name="p"/> at <paramref name="n"/>, then runs the continuation <paramref name="k"/> (the
@@ -185,8 +197,8 @@ public sealed class PatternRule
 
     // ---------------------------------------------------------------- preconditions and the right side
 
-    /// <summary>Null if every predicate holds, else the first one's reason (silent predicates fail without a reason,
-    /// which the engine cannot report, so they are checked in <see cref="Build"/> instead).</summary>
+    /// <summary>Null if every reporting predicate holds, else the first failure's reason (the silent ones were checked
+    /// with the structure).</summary>
     private string? Check(Match m)
     {
         foreach (var c in Conditions)
@@ -194,23 +206,21 @@ public sealed class PatternRule
         return null;
     }
 
-    /// <summary>The replacement, or the root itself (no rewrite) when a silent predicate fails or the right side cannot
-    /// be built with the root's shape and element type.</summary>
+    /// <summary>The replacement, or the root itself (no rewrite) when the right side cannot be built with the root's shape
+    /// and element type.</summary>
     private Node Build(Match m)
     {
-        foreach (var c in Conditions)
-            if (!c.Predicate.Reports && c.Evaluate(m, this) is not null) return m.Root;
         var rep = Instantiate(Rhs, m, m.Root.Builder, m.Root.DType);
         return rep is not null && rep.Shape == m.Root.Shape && rep.DType == m.Root.DType ? rep : m.Root;
     }
 
-    /// <summary>True if the silent predicates hold (the soundness check skips instances where they do not).</summary>
-    internal bool Applies(Match m) => Conditions.All(c => c.Predicate.Reports || c.Evaluate(m, this) is null);
-
     /// <summary>Builds <paramref name="p"/> from the bindings; null if an op refuses the operands (a shape or type error).
     /// Number literals become constants of <paramref name="literalType"/> (the root's). A reshape or broadcast that
     /// would not change its operand's shape is left out, as <see cref="Expr.Reshape"/> leaves it out.</summary>
-    internal static Node? Instantiate(Pat p, Match m, GraphBuilder builder, DType literalType)
+    /// <remarks><paramref name="draw"/>, if given, picks a value (printed text) for an attribute variable the match has not bound
+    /// yet, from the parameter and the operands built so far (the soundness check builds left sides this way).</remarks>
+    internal static Node? Instantiate(Pat p, Match m, GraphBuilder builder, DType literalType,
+        Func<FunctionParam, IReadOnlyList<Node>, string?>? draw = null)
     {
         try
         {
@@ -231,14 +241,25 @@ public sealed class PatternRule
                 {
                     var ps = c.Spec.Parameters;
                     var values = new object?[ps.Count];
+                    var operands = new List<Node>();
                     for (int i = 0; i < ps.Count; i++)
+                        if (c.Args[i] is Pat operand)
+                        {
+                            var o = Build(operand);
+                            operands.Add(o);
+                            values[i] = o.Expr;
+                        }
+                    for (int i = 0; i < ps.Count; i++)
+                    {
+                        if (c.Args[i] is AttrVar a && draw is not null && !m.HasAttribute(a.Name)) m.BindAttribute(a.Name, draw(ps[i], operands), m.Root);
                         values[i] = c.Args[i] switch
                         {
-                            Pat operand => (object)Build(operand).Expr,
+                            Pat => values[i],
                             AttrLit lit => lit.Value,
                             AttrVar v => m.Attribute(v.Name) is string text ? Patterns.Value(text, ps[i].Kind) : null,
                             _ => null,
                         };
+                    }
                     var node = c.Spec.Build(new CallArgs(c.Spec, values, builder, literalType)).Node;
                     return node.Op is ReshapeOp or BroadcastToOp && node.Shape == node.Inputs[0].Shape ? node.Inputs[0] : node;
                 }

@@ -17,6 +17,9 @@ internal enum ValueDomain { Any, Positive, NonNegative, NonZero, Probs }
 internal sealed record Predicate(string Name, (string Name, bool Node)[] Params, bool Reports, ValueDomain Domain, string Description,
     Func<PredicateArgs, string?> Check)
 {
+    /// <summary>True if it holds only when its two node arguments are one node (the soundness check then builds them so).</summary>
+    public bool Unifies => Name == "same_exponent";
+
     public string Signature => $"{Name}({string.Join(", ", Params.Select((p, i) => i == 0 || p.Node ? p.Name : $"{p.Name}=…"))})";
 }
 
@@ -38,6 +41,14 @@ internal sealed class PredicateArgs(Match match, PatternRule rule, Condition con
     /// <summary>The axes an attribute argument names; all axes of the owner's first operand when it was left out.</summary>
     public int[] Axes(int i) => Text(i) is string t ? (int[])Patterns.Value(t, ArgKind.Ints)
         : Owner(i) is { Inputs.Count: > 0 } o ? Enumerable.Range(0, o.Inputs[0].Shape.Rank).ToArray() : [];
+
+    /// <summary>The axes the op that bound attribute argument <paramref name="i"/> reduces over.</summary>
+    public int[] OwnerAxes(int i) => Owner(i)?.Op switch
+    {
+        ReduceOp r => [.. r.Axes],
+        LogSumExpOp l => [.. l.Axes],
+        _ => [],
+    };
 
     /// <summary>"the sum" for a plain reduction, else the op's name (<c>logsumexp</c>, …), as messages name it.</summary>
     public string The(int i) => Owner(i)?.Op is SumOp or MeanOp or ExtremumOp ? "the " + Owner(i)!.Op.Name : Owner(i)?.Op.Name ?? "the op";
@@ -78,7 +89,7 @@ internal static class Predicates
             a => a.Axes(0).Length == 1 ? null : $"{a.The(0)} runs over axes {Axes(a.Axes(0))}; {((CallPat)a.Rule.Rhs).Spec.Name} normalises along one axis"),
         new("keepdims", [("k", false)], true, ValueDomain.Any, "the reduction binding k keeps the reduced axes",
             a => a.Text(0) == "true" ? null
-                : $"{a.The(0)} over axis {Axes(a.Axes(0) is { Length: > 0 } ax ? [ax[0]] : [])} has keepdims=false, so it broadcasts along the wrong axis"
+                : $"{a.The(0)} over axis {Axes(a.OwnerAxes(0) is { Length: > 0 } ax ? [ax[0]] : [])} has keepdims=false, so it broadcasts along the wrong axis"
                   + (a.Owner(0)?.Op is SumOp ? "; write keepdims=true" : "")),
         new("adjacent", [("axis", false)], true, ValueDomain.Any, "the axes are adjacent",
             a => a.Axes(0).Zip(a.Axes(0).Skip(1)).All(p => p.Second == p.First + 1) ? null : $"{a.The(0)} runs over axes {Axes(a.Axes(0))}, which are not adjacent"),

@@ -68,6 +68,9 @@ public sealed class Match
     /// a reduction over all axes leaves out <c>axis</c>).</summary>
     public string? Attribute(string name) => _attributes[name].Text;
 
+    /// <summary>True if <paramref name="name"/> is a bound attribute.</summary>
+    public bool HasAttribute(string name) => _attributes.ContainsKey(name);
+
     /// <summary>The matched node whose attribute <paramref name="name"/> was bound.</summary>
     public Node AttributeOwner(string name) => _attributes[name].Owner;
 

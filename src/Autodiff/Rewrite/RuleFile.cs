@@ -75,11 +75,11 @@ internal static partial class RuleFile
     }
 
     /// <summary>Reads <c>LHS => RHS [if …]</c> standing alone (positions on line 1).</summary>
-    public static PatternRule ParseBody(string name, string text) => Body(name, text, 0);
+    public static PatternRule ParseBody(string name, string text, RuleSharing sharing, bool ordered) => Body(name, text, 0, sharing, ordered);
 
     /// <summary>Reads the body of a rule that starts at <paramref name="start"/> in <paramref name="line"/>; a
     /// <see cref="ParseException"/>'s column counts from the start of the line.</summary>
-    private static PatternRule Body(string name, string line, int start)
+    private static PatternRule Body(string name, string line, int start, RuleSharing sharing = RuleSharing.Guard, bool ordered = false)
     {
         int arrow = line.IndexOf("=>", start, StringComparison.Ordinal);
         if (arrow < 0) throw new ParseException(1, line.Length + 1, "expected '=>' between the left and the right side");
@@ -95,7 +95,7 @@ internal static partial class RuleFile
         string text = Collapse(line[start..arrow]) + " => " + Collapse(line[(arrow + 2)..rhsEnd])
                       + (cond.Success ? " if " + Collapse(line[(cond.Index + 2)..]) : "");
         return new PatternRule(name, text, lhs, rhs, conditions,
-            nodeVars.OrderBy(p => p.Value).Select(p => p.Key).ToArray(), attrVars.OrderBy(p => p.Value).Select(p => p.Key).ToArray());
+            nodeVars.OrderBy(p => p.Value).Select(p => p.Key).ToArray(), attrVars.OrderBy(p => p.Value).Select(p => p.Key).ToArray(), sharing, ordered);
     }
 
     private static string Collapse(string s) => Regex.Replace(s.Trim(), @"\s+", " ");

@@ -27,7 +27,7 @@ public static class RuleSoundness
     public static string? Check(PatternRule rule, int seed = 20261204)
     {
         var rng = new Random(seed);
-        var attrParams = AttributeParams(rule.Lhs);
+        var unified = rule.Conditions.Where(c => c.Predicate.Unifies).ToDictionary(c => c.Args[1].Var!, c => c.Args[0].Var!);
         var integer = IntegerVariables(rule.Lhs);
         int checkedCount = 0;
         string? shapeMismatch = null;
@@ -39,12 +39,12 @@ public static class RuleSoundness
             var binding = new Match(dummy);
             foreach (var v in rule.NodeVars)
             {
+                if (unified.TryGetValue(v, out var same) && binding.HasNode(same)) { binding.Bind(v, binding[same]); continue; }
                 var shape = integer.Contains(v) ? Drop(b, rng) : attempt < 3 * Shapes.Length ? b : Vary(b, rng);
                 binding.Bind(v, builder.Input(v, integer.Contains(v) ? DType.I64 : DType.F64, new Shape(shape)).Node);
             }
-            foreach (var a in rule.AttrVars) binding.BindAttribute(a, Draw(attrParams[a], b, rng), dummy);
-            var lhs = PatternRule.Instantiate(rule.Lhs, binding, builder, DType.F64);
-            if (lhs is null || rule.TryMatch(lhs) is not { } m || !rule.Applies(m)) continue;
+            var lhs = PatternRule.Instantiate(rule.Lhs, binding, builder, DType.F64, (p, operands) => Draw(p, b, operands, rng));
+            if (lhs is null || rule.TryMatch(lhs) is not { } m) continue;
             if (rule.Conditions.Any(c => c.Predicate.Domain == ValueDomain.Any && c.Predicate.Reports && c.Evaluate(m, rule) is not null)) continue;
             var rhs = PatternRule.Instantiate(rule.Rhs, m, builder, lhs.DType);
             if (rhs is null || rhs.Shape != lhs.Shape || rhs.DType != lhs.DType)
@@ -54,7 +54,16 @@ public static class RuleSoundness
                 continue;
             }
             var values = Values(rule, m, integer, rng);
-            if (Compare(rule, m, lhs, rhs, values, builder, rng) is string failure) return failure;
+            string? failure;
+            try
+            {
+                failure = Compare(rule, m, lhs, rhs, values, builder, rng);
+            }
+            catch (AutodiffException)
+            {
+                continue;   // an input the ops refuse (an index out of range): not an instance
+            }
+            if (failure is not null) return failure;
             checkedCount++;
         }
         if (checkedCount > 0) return null;
@@ -64,24 +73,6 @@ public static class RuleSoundness
     }
 
     private static string Type(Node n) => $"{n.DType.Name()}{n.Shape}";
-
-    /// <summary>The parameter each attribute variable first stands for on the left side.</summary>
-    private static Dictionary<string, FunctionParam> AttributeParams(CallPat lhs)
-    {
-        var result = new Dictionary<string, FunctionParam>(StringComparer.Ordinal);
-        Walk(lhs);
-        return result;
-
-        void Walk(Pat p)
-        {
-            if (p is not CallPat c) return;
-            for (int i = 0; i < c.Args.Length; i++)
-            {
-                if (c.Args[i] is AttrVar v) result.TryAdd(v.Name, c.Spec.Parameters[i]);
-                if (c.Args[i] is Pat q) Walk(q);
-            }
-        }
-    }
 
     /// <summary>Node variables in an integer operand position (indices, labels, tags, lengths, steps).</summary>
     private static HashSet<string> IntegerVariables(CallPat lhs)
@@ -126,20 +117,28 @@ public static class RuleSoundness
         }
     }
 
-    /// <summary>A value for an attribute variable, as printed text (null: left out).</summary>
-    private static string? Draw(FunctionParam p, int[] b, Random rng)
+    /// <summary>A value for an attribute variable, as printed text (null: left out): an axis of the base shape, a shape of
+    /// the operand's size (often with a size-1 axis inserted, as a reduction's keepdims shape has) or one it broadcasts to, a
+    /// permutation, a power.</summary>
+    private static string? Draw(FunctionParam p, int[] b, IReadOnlyList<Node> operands, Random rng)
     {
-        int rank = b.Length;
-        int size = b.Aggregate(1, (x, y) => x * y);
+        int rank = operands.Count > 0 ? operands[0].Shape.Rank : b.Length;
+        int[] o = operands.Count > 0 ? operands[0].Shape.ToArray() : b;
+        int size = o.Aggregate(1, (x, y) => x * y);
         switch (p.Kind)
         {
+            case ArgKind.Int when p.Name == "classes": return Patterns.Text(rank == 0 ? 2 : b[^1]);
             case ArgKind.Int: return Patterns.Text(rank == 0 ? 0 : rng.Next(rank));
             case ArgKind.Bool: return rng.Next(2) == 0 ? "false" : "true";
             case ArgKind.DType: return "f64";
             case ArgKind.Number: return Patterns.Text(new[] { 0.5, 1, 2, 3, 4, 1.0 / 3, 0.25, -1 }[rng.Next(8)]);
             case ArgKind.Ints when p.Name == "shape":
-                int[][] shapes = [[size], b, [.. b.Reverse()], [1, size], [.. b, 1]];
+            {
+                int at = rng.Next(o.Length + 1);
+                int[][] shapes = [[.. o[..at], 1, .. o[at..]], [.. o[..at], 1, .. o[at..]], [size], [.. o.Reverse()], [2, .. o],
+                    [.. o.Select(d => d == 1 ? 3 : d)]];
                 return Patterns.Text(shapes[rng.Next(shapes.Length)]);
+            }
             case ArgKind.Ints when p.Name == "axes":
                 return Patterns.Text(Enumerable.Range(0, rank).OrderBy(_ => rng.Next()).ToArray());
             case ArgKind.Ints:
@@ -165,7 +164,7 @@ public static class RuleSoundness
             for (int i = 0; i < data.Length; i++)
             {
                 double x = rng.Next(2) == 0 ? Edges[rng.Next(Edges.Length)] : Math.Round(rng.NextDouble() * 6 - 3, 2);
-                data[i] = integer.Contains(v) ? rng.Next(2)
+                data[i] = integer.Contains(v) ? rng.Next(IndexBound(rule, m, integer))
                     : domain?.Predicate.Domain switch
                     {
                         ValueDomain.Positive => Math.Abs(x) is var a && a > 0 ? a : 0.25,
@@ -181,6 +180,10 @@ public static class RuleSoundness
         }
         return values;
     }
+
+    /// <summary>Indices below the smallest axis of the float variables, so that every gather is in range.</summary>
+    private static int IndexBound(PatternRule rule, Match m, HashSet<string> integer) =>
+        Math.Max(1, rule.NodeVars.Where(v => !integer.Contains(v)).SelectMany(v => m[v].Shape.ToArray()).DefaultIfEmpty(1).Min());
 
     private static void Normalize(double[] data, Shape shape, int axis)
     {

@@ -1,25 +1,34 @@
 namespace Autodiff.Rewrite;
 
 /// <summary>The rule catalogue (see docs/rules.md for each rule's derivation), grouped into the phases
-/// canonicalize → stabilize → fuse. The small algebra of <see cref="Canonical"/> runs in every phase, so the
-/// patterns of later phases see canonical forms (negations pulled out of products and reductions, reciprocals turned
-/// into divisions, redundant reshapes and broadcasts dropped).</summary>
+/// canonicalize → stabilize → fuse. Rules are patterns in the expression language (<see cref="PatternRule"/>), run by one
+/// generic matcher; the few that a pattern cannot express keep a hand-written matcher, with the reason beside it. The small
+/// algebra of <see cref="Canonical"/> runs in every phase, so the patterns of later phases see canonical forms (negations
+/// pulled out of products and reductions, reciprocals turned into divisions, redundant reshapes and broadcasts dropped).</summary>
 public static class Rules
 {
-    private static bool Is<T>(Node n, out T op) where T : Op
-    {
-        if (n.Op is T t) { op = t; return true; }
-        op = null!;
-        return false;
-    }
+    private const RuleSharing Free = RuleSharing.Free;
 
-    private static bool SameShape(Node a, Node b) => a.Shape == b.Shape && a.DType == b.DType;
+    /// <summary>A rule written as a pattern. <paramref name="sharing"/>: <see cref="RuleSharing.Free"/> for a rule that
+    /// removes no work; <paramref name="ordered"/>: match commutative operands only as written, so the replacement keeps
+    /// the program's operand order (such rules list both orders).</summary>
+    private static Rule P(string name, string text, RuleSharing sharing = RuleSharing.Guard, bool ordered = false) =>
+        PatternRule.Parse(name, text, sharing, ordered).ToRule();
 
     private static Match? M(Node root) => new(root);
 
+    private static readonly string[] Binary = ["+", "-", "*", "/"];
+
+    private static IEnumerable<Rule> ForOperators(string name, string[] ops, Func<string, string> text) =>
+        ops.Select(op => P(name, text(op), Free, ordered: true));
+
+    /// <summary>Rules for the binary ops <c>+ - * /</c> written infix, and <c>maximum minimum</c> as calls, and <c>^</c>.</summary>
+    private static string Apply(string op, string a, string b) => op.Length == 1 ? $"{a} {op} {b}" : $"{op}({a}, {b})";
+
     // ---------------------------------------------------------------- canonicalize
 
-    /// <summary>Scalar subexpressions of constants become one constant (never across stop_gradient).</summary>
+    /// <summary>Scalar subexpressions of constants become one constant (never across stop_gradient). Hand-written: it
+    /// applies to every elementwise op whatever its arity, and a pattern names one op.</summary>
     public static readonly Rule FoldConstants = new("fold-constants", "op(c1, c2, ...) => c   (scalar constants)", typeof(Op),
         n => n.Inputs.Count > 0 && n.Shape.Rank == 0 && n.DType.IsFloat() && n.Op is (UnaryOp or BinaryOp) and not StopGradientOp
              && n.Inputs.All(i => i.Op is ConstantOp) ? M(n) : null,
@@ -30,128 +39,42 @@ public static class Rules
             return m.Root.Builder.Constant(v, m.Root.DType).Node;
         });
 
-    /// <summary><c>-(-x) => x</c>.</summary>
-    public static readonly Rule DoubleNegation = new("double-negation", "-(-x) => x", typeof(NegOp),
-        n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-        m => m["x"]);
-
-    /// <summary><c>x * 1 => x</c>, <c>1 * x => x</c>, <c>x / 1 => x</c> when the shape is unchanged.</summary>
-    public static readonly Rule[] Identities =
+    /// <summary>The small algebra: signs, identities, keepdims, implicit broadcasting and layout. Each gives the same values
+    /// bit for bit (but <c>mul-by-reciprocal</c>, rounded once instead of twice).</summary>
+    public static readonly Rule[] Algebra =
     [
-        new("mul-by-one", "x * 1 => x", typeof(MulOp),
-            n => Facts.IsConstant(n.Inputs[1], 1) && SameShape(n, n.Inputs[0]) ? M(n)!.Bind("x", n.Inputs[0])
-               : Facts.IsConstant(n.Inputs[0], 1) && SameShape(n, n.Inputs[1]) ? M(n)!.Bind("x", n.Inputs[1]) : null,
-            m => m["x"]),
-        new("div-by-one", "x / 1 => x", typeof(DivOp),
-            n => Facts.IsConstant(n.Inputs[1], 1) && SameShape(n, n.Inputs[0]) ? M(n)!.Bind("x", n.Inputs[0]) : null,
-            m => m["x"]),
-    ];
-
-    /// <summary><c>a + (-b) => a - b</c> and <c>(-a) + b => b - a</c> (IEEE subtraction is addition of the negation).</summary>
-    public static readonly Rule AddNegation = new("add-negation", "a + (-b) => a - b", typeof(AddOp),
-        n => n.Inputs[1].Op is NegOp ? M(n)!.Bind("a", n.Inputs[0]).Bind("b", n.Inputs[1].Inputs[0])
-           : n.Inputs[0].Op is NegOp ? M(n)!.Bind("a", n.Inputs[1]).Bind("b", n.Inputs[0].Inputs[0]) : null,
-        m => (m["a"].Expr - m["b"].Expr).Node);
-
-    /// <summary><c>a * (1 / b) => a / b</c> (either order).</summary>
-    public static readonly Rule MulByReciprocal = new("mul-by-reciprocal", "a * (1 / b) => a / b", typeof(MulOp),
-        n => Recip(n.Inputs[1]) is { } b1 ? M(n)!.Bind("a", n.Inputs[0]).Bind("b", b1).Interior(n.Inputs[1])
-           : Recip(n.Inputs[0]) is { } b0 ? M(n)!.Bind("a", n.Inputs[1]).Bind("b", b0).Interior(n.Inputs[0]) : null,
-        m => (m["a"].Expr / m["b"].Expr).Node);
-
-    private static Node? Recip(Node n) => n.Op is DivOp && Facts.IsConstant(n.Inputs[0], 1) ? n.Inputs[1] : null;
-
-    /// <summary>Negation moves out of products, quotients, reductions and gathers, so a pattern needs to look for it in one place.</summary>
-    public static readonly Rule[] PullNegation =
-    [
-        new("neg-out-of-mul", "(-a) * b => -(a * b)", typeof(MulOp),
-            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("a", n.Inputs[0].Inputs[0]).Bind("b", n.Inputs[1])
-               : n.Inputs[1].Op is NegOp ? M(n)!.Bind("a", n.Inputs[0]).Bind("b", n.Inputs[1].Inputs[0]) : null,
-            m => (-(m["a"].Expr * m["b"].Expr)).Node),
-        new("neg-out-of-div", "(-a) / b => -(a / b)", typeof(DivOp),
-            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("a", n.Inputs[0].Inputs[0]).Bind("b", n.Inputs[1]) : null,
-            m => (-(m["a"].Expr / m["b"].Expr)).Node),
-        new("neg-out-of-reduction", "sum(-x) => -sum(x), mean(-x) => -mean(x)", typeof(SumOp),
-            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-            m => (-m.Root.Builder.Make(m.Root.Op, m["x"]).Expr).Node),
-        new("neg-out-of-reduction", "sum(-x) => -sum(x), mean(-x) => -mean(x)", typeof(MeanOp),
-            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-            m => (-m.Root.Builder.Make(m.Root.Op, m["x"]).Expr).Node),
-        new("neg-out-of-take", "take(-x, t) => -take(x, t)", typeof(TakeOp),
-            n => n.Inputs[0].Op is NegOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Bind("t", n.Inputs[1]) : null,
-            m => (-m.Root.Builder.Make(m.Root.Op, m["x"], m["t"]).Expr).Node),
-    ];
-
-    /// <summary><c>reshape(r(x, axes, keepdims=false), kept shape) => r(x, axes, keepdims=true)</c> for every reduction r.</summary>
-    public static readonly Rule KeepDimsReshape = new("keepdims-from-reshape", "reshape(sum(x, axis=a), kept) => sum(x, axis=a, keepdims=true)", typeof(ReshapeOp),
-        n => n.Inputs[0].Op is ReduceOp { KeepDims: false } r
-             && ReduceOp.ReducedShape(n.Inputs[0].Inputs[0].Shape, r.Axes, true) == n.Shape
-             ? M(n)!.Bind("r", n.Inputs[0]) : n.Inputs[0].Op is LogSumExpOp { KeepDims: false } l
-             && ReduceOp.ReducedShape(n.Inputs[0].Inputs[0].Shape, l.Axes, true) == n.Shape ? M(n)!.Bind("r", n.Inputs[0]) : null,
-        m =>
-        {
-            var r = m["r"];
-            Op kept = r.Op switch
-            {
-                ReduceOp red => red with { KeepDims = true },
-                LogSumExpOp l => l with { KeepDims = true },
-                _ => throw new InvalidOperationException(),
-            };
-            return r.Builder.Make(kept, r.Inputs[0]);
-        });
-
-    /// <summary><c>a ∘ broadcast_to(b, S) => a ∘ b</c> when the implicit broadcast gives the same shape S.</summary>
-    public static readonly Rule DropBroadcast = new("implicit-broadcast", "a / broadcast_to(b, shape(a)) => a / b", typeof(BinaryOp),
-        n => n.Op is BinaryOp && (n.Inputs[1].Op is BroadcastToOp && Broadcasts(n.Inputs[0], n.Inputs[1].Inputs[0], n.Shape)
-                               || n.Inputs[0].Op is BroadcastToOp && Broadcasts(n.Inputs[0].Inputs[0], n.Inputs[1], n.Shape)) ? M(n) : null,
-        m =>
-        {
-            var n = m.Root;
-            var a = n.Inputs[0].Op is BroadcastToOp && Broadcasts(n.Inputs[0].Inputs[0], n.Inputs[1], n.Shape) ? n.Inputs[0].Inputs[0] : n.Inputs[0];
-            var b = n.Inputs[1].Op is BroadcastToOp && Broadcasts(a, n.Inputs[1].Inputs[0], n.Shape) ? n.Inputs[1].Inputs[0] : n.Inputs[1];
-            return n.Builder.Make(n.Op, a, b);
-        });
-
-    private static bool Broadcasts(Node a, Node b, Shape result)
-    {
-        try { return Shape.Broadcast(a.Shape, b.Shape, "") == result; }
-        catch (ShapeException) { return false; }
-    }
-
-    /// <summary>Chains of layout ops collapse, and broadcasts move outward past cheap exact elementwise ops, so a backward
-    /// graph's seed (<c>broadcast_to(reshape(-1, shape=1), shape=n) / n</c>) becomes one broadcast constant that
-    /// <see cref="DropBroadcast"/> then folds into its use. Each rewrite gives the same values bit for bit.</summary>
-    public static readonly Rule[] Layout =
-    [
-        new("reshape-of-reshape", "reshape(reshape(x, s1), s2) => reshape(x, s2)", typeof(ReshapeOp),
-            n => n.Inputs[0].Op is ReshapeOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-            m => m["x"].Expr.Reshape(m.Root.Shape.ToArray()).Node),
-        new("broadcast-of-broadcast", "broadcast_to(broadcast_to(x, s1), s2) => broadcast_to(x, s2)", typeof(BroadcastToOp),
-            n => n.Inputs[0].Op is BroadcastToOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-            m => m["x"].Expr.BroadcastTo(m.Root.Shape.ToArray()).Node),
-        .. new[] { typeof(ReshapeOp), typeof(BroadcastToOp) }.Select(t => new Rule("broadcast-one-element",
-            "reshape(broadcast_to(c, s1), s2) => broadcast_to(c, s2), broadcast_to(reshape(c, s1), s2) => broadcast_to(c, s2)   (c has one element)", t,
-            n => n.Inputs[0].Op is ReshapeOp or BroadcastToOp && OneElement(n.Inputs[0].Inputs[0], n.Shape)
-                ? M(n)!.Bind("c", n.Inputs[0].Inputs[0]) : null,
-            m => m["c"].Expr.BroadcastTo(m.Root.Shape.ToArray()).Node)),
-        .. new[] { typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp) }.Select(t => new Rule("broadcast-out-of-arithmetic",
-            BroadcastOutPattern, t,
-            n => n.Inputs[0].Op is BroadcastToOp || n.Inputs[1].Op is BroadcastToOp ? M(n) : null,
-            m =>
-            {
-                var n = m.Root;
-                var (a, b) = n.Inputs[0].Op is BroadcastToOp ? (n.Inputs[0].Inputs[0], n.Inputs[1]) : (n.Inputs[0], n.Inputs[1].Inputs[0]);
-                return n.Builder.Make(n.Op, a, b).Expr.BroadcastTo(n.Shape.ToArray()).Node;
-            })),
-        new("broadcast-out-of-arithmetic", BroadcastOutPattern, typeof(NegOp),
-            n => n.Inputs[0].Op is BroadcastToOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-            m => (-m["x"].Expr).BroadcastTo(m.Root.Shape.ToArray()).Node),
+        P("double-negation", "-(-x) => x", Free),
+        P("mul-by-one", "x * 1 => x", Free),
+        P("div-by-one", "x / 1 => x", Free),
+        P("add-negation", "a + (-b) => a - b", Free),
+        P("mul-by-reciprocal", "a * (1 / b) => a / b"),
+        P("neg-out-of-mul", "(-a) * b => -(a * b)", Free, ordered: true),
+        P("neg-out-of-mul", "a * (-b) => -(a * b)", Free, ordered: true),
+        P("neg-out-of-div", "(-a) / b => -(a / b)", Free),
+        P("neg-out-of-reduction", "sum(-x, axis=a, keepdims=k) => -sum(x, axis=a, keepdims=k)", Free),
+        P("neg-out-of-reduction", "mean(-x, axis=a, keepdims=k) => -mean(x, axis=a, keepdims=k)", Free),
+        P("neg-out-of-take", "take(-x, t, axis=a) => -take(x, t, axis=a)", Free),
+        .. new[] { "sum", "mean", "max", "min", "prod", "logsumexp" }.Select(r =>
+            P("keepdims-from-reshape", $"reshape({r}(x, axis=a), shape=s) => {r}(x, axis=a, keepdims=true)", Free)),
+        P("keepdims-from-reshape", "reshape(pnorm(x, p=p, axis=a), shape=s) => pnorm(x, p=p, axis=a, keepdims=true)", Free),
+        .. ForOperators("implicit-broadcast", [.. Binary, "maximum", "minimum", "^"], op => $"{Apply(op, "broadcast_to(a, shape=s)", "b")} => {Apply(op, "a", "b")}"),
+        .. ForOperators("implicit-broadcast", [.. Binary, "maximum", "minimum", "^"], op => $"{Apply(op, "a", "broadcast_to(b, shape=s)")} => {Apply(op, "a", "b")}"),
+        P("reshape-of-reshape", "reshape(reshape(x, shape=s), shape=t) => reshape(x, shape=t)", Free),
+        P("broadcast-of-broadcast", "broadcast_to(broadcast_to(x, shape=s), shape=t) => broadcast_to(x, shape=t)", Free),
+        P("broadcast-one-element", "reshape(broadcast_to(c, shape=s), shape=t) => broadcast_to(c, shape=t) if one_element(c)", Free),
+        P("broadcast-one-element", "broadcast_to(reshape(c, shape=s), shape=t) => broadcast_to(c, shape=t) if one_element(c)", Free),
+        // Broadcasts move outward past cheap exact elementwise ops, so a backward graph's seed
+        // (broadcast_to(reshape(-1, shape=1), shape=n) / n) becomes one broadcast constant that implicit-broadcast folds.
+        .. ForOperators("broadcast-out-of-arithmetic", Binary, op => $"broadcast_to(x, shape=s) {op} b => broadcast_to(x {op} b, shape=s)"),
+        .. ForOperators("broadcast-out-of-arithmetic", Binary, op => $"a {op} broadcast_to(y, shape=s) => broadcast_to(a {op} y, shape=s)"),
+        P("broadcast-out-of-arithmetic", "-broadcast_to(x, shape=s) => broadcast_to(-x, shape=s)", Free),
     ];
 
     /// <summary><c>a - c·t => a + (-c)·t</c> and <c>a + c·t => a - (-c)·t</c> where the right operand is a product or
     /// quotient chain whose leftmost factor is a negative scalar constant c (a backward graph's <c>x - -0.1 * y / p</c>
     /// becomes <c>x + 0.1 * y / p</c>). Exact: negating c negates the chain's value bit for bit, and a − y is a + (−y).
     /// Backward graphs only (<see cref="BackwardCanonicalize"/>), like <see cref="ReduceOverSizeOne"/>.</summary>
+    /// <remarks>Hand-written: the chain of * and / is variadic, and a pattern has a fixed depth.</remarks>
     public static readonly Rule[] NegativeFactor =
     [
         .. new[] { typeof(AddOp), typeof(SubOp) }.Select(t => new Rule("negative-factor",
@@ -183,6 +106,7 @@ public static class Rules
     /// in a forward graph it would hide <c>sqrt(sum(square(x), axis=a))</c> and <c>sum(abs(x)^p, axis=a)^(1/p)</c> over a
     /// single class from <c>pnorm-from-naive</c>, whose gradient at the zero vector is 0 where the hand-written chain's is
     /// 0·inf = NaN. The same values bit for bit, except that it keeps a −0 that the sum kernel turns into +0.</summary>
+    /// <remarks>Hand-written: the right side is a reshape to the root's own shape, which a pattern cannot name.</remarks>
     public static readonly Rule[] ReduceOverSizeOne =
     [
         .. new[] { typeof(SumOp), typeof(MeanOp) }.Select(t => new Rule("reduce-over-size-one",
@@ -191,14 +115,8 @@ public static class Rules
             m => m["x"].Expr.Reshape(m.Root.Shape.ToArray()).Node)),
     ];
 
-    private const string BroadcastOutPattern = "broadcast_to(x, s) / b => broadcast_to(x / b, s), -broadcast_to(x, s) => broadcast_to(-x, s)   (+ - * /)";
-
-    /// <summary>True if <paramref name="c"/> has one element and broadcasts to <paramref name="shape"/>.</summary>
-    private static bool OneElement(Node c, Shape shape) => c.Shape.Size == 1 && c.Shape.Rank <= shape.Rank;
-
     /// <summary>The small algebra that runs in every phase.</summary>
-    public static IReadOnlyList<Rule> Canonical { get; } =
-        [FoldConstants, DoubleNegation, .. Identities, AddNegation, MulByReciprocal, .. PullNegation, KeepDimsReshape, .. Binaries(DropBroadcast), .. Layout];
+    public static IReadOnlyList<Rule> Canonical { get; } = [FoldConstants, .. Algebra];
 
     /// <summary>The first phase: the small algebra of <see cref="Canonical"/> alone.</summary>
     public static RuleSet Canonicalize { get; } = new("canonicalize", Canonical);
@@ -207,57 +125,20 @@ public static class Rules
     /// and <see cref="NegativeFactor"/>.</summary>
     public static RuleSet BackwardCanonicalize { get; } = new("canonicalize", [.. Canonical, .. ReduceOverSizeOne, .. NegativeFactor]);
 
-    private static IEnumerable<Rule> Binaries(Rule r) =>
-        new[] { typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp), typeof(MaximumOp), typeof(MinimumOp), typeof(PowOp) }
-            .Select(t => r with { Root = t });
-
     // ---------------------------------------------------------------- stabilize
 
-    /// <summary><c>exp(x) / sum(exp(x), axis=a, keepdims=true) => softmax(x, axis=a)</c>.</summary>
-    public static readonly Rule SoftmaxFromExpSumDiv = new("softmax", "exp(x) / sum(exp(x), axis=a, keepdims=true) => softmax(x, axis=a)", typeof(DivOp),
-        n => Is<ExpOp>(n.Inputs[0], out _) && Is<SumOp>(n.Inputs[1], out var s) && n.Inputs[1].Inputs[0].Op is ExpOp
-            ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Bind("e", n.Inputs[0]).Bind("s", n.Inputs[1]).Interior(n.Inputs[0], n.Inputs[1], n.Inputs[1].Inputs[0])
-            : null,
-        m =>
-        {
-            var s = (SumOp)m["s"].Op;
-            if (!ReferenceEquals(m["s"].Inputs[0], m["e"]))
-                return $"numerator {Text.Printer.PrintExpression(m["e"])} and denominator {Text.Printer.PrintExpression(m["s"])} exponentiate different values";
-            if (s.Axes.Count != 1) return $"the sum runs over axes {s.Axes}; softmax normalises along one axis";
-            if (!s.KeepDims) return $"the sum over axis {s.Axes[0]} has keepdims=false, so it broadcasts along the wrong axis; write keepdims=true";
-            return null;
-        },
-        m => m["x"].Expr.Softmax(((SumOp)m["s"].Op).Axes[0]).Node);
-
-    /// <summary><c>softmax(x - c, axis=a) => softmax(x, axis=a)</c> when c is constant along a (the max shift, for one).</summary>
-    public static readonly Rule SoftmaxShift = new("softmax-shift", "softmax(x - c, axis=a) => softmax(x, axis=a)   if c is constant along a", typeof(SoftmaxOp),
-        n => n.Inputs[0].Op is SubOp && Facts.ConstantAlong(n.Inputs[0].Inputs[1], n.Shape, [((SoftmaxOp)n.Op).Axis])
-             && n.Inputs[0].Inputs[0].Shape == n.Shape ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-        m => m["x"].Expr.Softmax(((SoftmaxOp)m.Root.Op).Axis).Node);
-
-    /// <summary><c>log_softmax(x - c, axis=a) => log_softmax(x, axis=a)</c> when c is constant along a.</summary>
-    public static readonly Rule LogSoftmaxShift = new("log-softmax-shift", "log_softmax(x - c, axis=a) => log_softmax(x, axis=a)   if c is constant along a", typeof(LogSoftmaxOp),
-        n => n.Inputs[0].Op is SubOp && Facts.ConstantAlong(n.Inputs[0].Inputs[1], n.Shape, [((LogSoftmaxOp)n.Op).Axis])
-             && n.Inputs[0].Inputs[0].Shape == n.Shape ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-        m => m["x"].Expr.LogSoftmax(((LogSoftmaxOp)m.Root.Op).Axis).Node);
-
-    /// <summary><c>log(sum(exp(x), axis=a)) => logsumexp(x, axis=a)</c> (keepdims carried over).</summary>
-    public static readonly Rule LogSumExp = new("logsumexp", "log(sum(exp(x), axis=a)) => logsumexp(x, axis=a)", typeof(LogOp),
-        n => n.Inputs[0].Op is SumOp && n.Inputs[0].Inputs[0].Op is ExpOp
-            ? M(n)!.Bind("s", n.Inputs[0]).Bind("x", n.Inputs[0].Inputs[0].Inputs[0]).Interior(n.Inputs[0], n.Inputs[0].Inputs[0]) : null,
-        m =>
-        {
-            var s = (SumOp)m["s"].Op;
-            return s.Axes.Zip(s.Axes.Skip(1)).All(p => p.Second == p.First + 1) ? null : $"the sum runs over axes {s.Axes}, which are not adjacent";
-        },
-        m =>
-        {
-            var s = (SumOp)m["s"].Op;
-            return m["x"].Expr.LogSumExp(s.Axes.ToArray(), s.KeepDims).Node;
-        });
+    /// <summary>Softmax, log-softmax and log-sum-exp recognised in their hand-written forms.</summary>
+    public static readonly Rule[] Normalizers =
+    [
+        P("softmax", "exp(x) / sum(exp(y), axis=a, keepdims=k) => softmax(x, axis=a) if same_exponent(x, y) and one_axis(a) and keepdims(k)"),
+        P("softmax-shift", "softmax(x - c, axis=a) => softmax(x, axis=a) if constant_along(c, x, a)", Free),
+        P("logsumexp", "log(sum(exp(x), axis=a, keepdims=k)) => logsumexp(x, axis=a, keepdims=k) if adjacent(a)"),
+    ];
 
     /// <summary><c>c' + logsumexp(x - c, axis=a) => logsumexp(x, axis=a)</c> when c is constant along a and c' is c
     /// reduced the same way (the hand-written max shift <c>m + log(sum(exp(x - m)))</c>).</summary>
+    /// <remarks>Hand-written: the shift appears twice in different layouts (c itself, a reshape of it, or the same
+    /// reduction with and without keepdims), which one pattern variable cannot say.</remarks>
     public static readonly Rule LogSumExpShift = new("logsumexp-shift", "m + logsumexp(x - m, axis=a) => logsumexp(x, axis=a)   if m is constant along a", typeof(AddOp),
         n => LseShift(n, 0, 1) ?? LseShift(n, 1, 0),
         m => null,
@@ -276,134 +157,61 @@ public static class Rules
         return same && n.Shape == lse.Shape ? M(n)!.Bind("x", x).Bind("lse", lse) : null;
     }
 
-    /// <summary><c>log(softmax(x, axis=a)) => log_softmax(x, axis=a)</c>.</summary>
-    public static readonly Rule LogSoftmax = new("log-softmax", "log(softmax(x, axis=a)) => log_softmax(x, axis=a)", typeof(LogOp),
-        n => n.Inputs[0].Op is SoftmaxOp s ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Bind("a", s.Axis).Interior(n.Inputs[0]) : null,
-        m => m["x"].Expr.LogSoftmax(m.Int("a")).Node);
-
-    /// <summary><c>x - logsumexp(x, axis=a, keepdims=true) => log_softmax(x, axis=a)</c>.</summary>
-    public static readonly Rule LogSoftmaxFromLse = new("log-softmax-from-logsumexp", "x - logsumexp(x, axis=a, keepdims=true) => log_softmax(x, axis=a)", typeof(SubOp),
-        n => n.Inputs[1].Op is LogSumExpOp && ReferenceEquals(n.Inputs[1].Inputs[0], n.Inputs[0])
-            ? M(n)!.Bind("x", n.Inputs[0]).Bind("lse", n.Inputs[1]).Interior(n.Inputs[1]) : null,
-        m =>
-        {
-            var l = (LogSumExpOp)m["lse"].Op;
-            if (l.Axes.Count != 1) return $"logsumexp runs over axes {l.Axes}; log_softmax normalises along one axis";
-            if (!l.KeepDims) return $"logsumexp over axis {l.Axes[0]} has keepdims=false, so it broadcasts along the wrong axis";
-            return null;
-        },
-        m => m["x"].Expr.LogSoftmax(((LogSumExpOp)m["lse"].Op).Axes[0]).Node);
+    /// <summary>Log-softmax from its naive forms, and the shift it ignores.</summary>
+    public static readonly Rule[] LogSoftmax =
+    [
+        P("log-softmax", "log(softmax(x, axis=a)) => log_softmax(x, axis=a)"),
+        P("log-softmax-from-logsumexp", "x - logsumexp(x, axis=a, keepdims=k) => log_softmax(x, axis=a) if one_axis(a) and keepdims(k)"),
+        P("log-softmax-shift", "log_softmax(x - c, axis=a) => log_softmax(x, axis=a) if constant_along(c, x, a)", Free),
+    ];
 
     /// <summary>The elementwise stabilisations.</summary>
     public static readonly Rule[] Elementwise =
     [
-        new("log-of-exp", "log(exp(x)) => x", typeof(LogOp),
-            n => n.Inputs[0].Op is ExpOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]) : null,
-            m => m["x"]),
-        new("softplus", "log(1 + exp(x)) => softplus(x)", typeof(LogOp),
-            n => OnePlusExp(n.Inputs[0]) is { } x ? M(n)!.Bind("x", x).Interior(n.Inputs[0]) : null,
-            m => m["x"].Expr.Softplus().Node),
-        new("sigmoid", "1 / (1 + exp(-x)) => sigmoid(x)", typeof(DivOp),
-            n => Facts.IsConstant(n.Inputs[0], 1) && OnePlusExp(n.Inputs[1]) is { Op: NegOp } nx && nx.Shape == n.Shape
-                ? M(n)!.Bind("x", nx.Inputs[0]).Interior(n.Inputs[1]) : null,
-            m => m["x"].Expr.Sigmoid().Node),
-        new("log-sigmoid", "log(sigmoid(x)) => log_sigmoid(x)", typeof(LogOp),
-            n => n.Inputs[0].Op is SigmoidOp ? M(n)!.Bind("x", n.Inputs[0].Inputs[0]).Interior(n.Inputs[0]) : null,
-            m => m["x"].Expr.LogSigmoid().Node),
+        P("log-of-exp", "log(exp(x)) => x", Free),
+        P("softplus", "log(1 + exp(x)) => softplus(x)"),
+        P("sigmoid", "1 / (1 + exp(-x)) => sigmoid(x)"),
+        P("log-sigmoid", "log(sigmoid(x)) => log_sigmoid(x)"),
         // Stabilises the cancellation of 1 - sigmoid(x) (0 for x above ~37 in f64), and un-shares sigmoid(x) in binary
         // cross-entropy so both logs become log_sigmoid: so it fires under both sharing policies, noting the recompute.
-        new("one-minus-sigmoid", "1 - sigmoid(x) => sigmoid(-x)", typeof(SubOp),
-            n => Facts.IsConstant(n.Inputs[0], 1) && n.Inputs[1].Op is SigmoidOp && n.Inputs[1].Shape == n.Shape
-                ? M(n)!.Bind("x", n.Inputs[1].Inputs[0]).Interior(n.Inputs[1]) : null,
-            m => (-m["x"].Expr).Sigmoid().Node) { FiresWhenShared = true },
+        P("one-minus-sigmoid", "1 - sigmoid(x) => sigmoid(-x)", RuleSharing.FireAndNote),
         // The NCE posteriors in the seed's spelling, u/(u + k·q) and k·q/(u + k·q) with u = exp(s): the ratio overflows to
         // inf/inf = NaN once s passes ~709 (f64) and underflows to log(0) below ~−745; log σ(s − log(k·q)) is finite.
-        PatternRule.Parse("nce-posterior", "log(exp(s) / (exp(s) + c)) => log_sigmoid(s - log(c)) if positive(c)").ToRule(),
-        PatternRule.Parse("nce-noise-posterior", "log(c / (exp(s) + c)) => log_sigmoid(log(c) - s) if positive(c)").ToRule(),
-        new("logaddexp", "log(exp(a) + exp(b)) => logaddexp(a, b)", typeof(LogOp),
-            n => n.Inputs[0].Op is AddOp && n.Inputs[0].Inputs.All(i => i.Op is ExpOp)
-                ? M(n)!.Bind("a", n.Inputs[0].Inputs[0].Inputs[0]).Bind("b", n.Inputs[0].Inputs[1].Inputs[0]).Interior(n.Inputs[0]) : null,
-            m => m["a"].Expr.LogAddExp(m["b"].Expr).Node),
+        P("nce-posterior", "log(exp(s) / (exp(s) + c)) => log_sigmoid(s - log(c)) if positive(c)"),
+        P("nce-noise-posterior", "log(c / (exp(s) + c)) => log_sigmoid(log(c) - s) if positive(c)"),
+        P("logaddexp", "log(exp(a) + exp(b)) => logaddexp(a, b)"),
     ];
 
-    /// <summary>x when <paramref name="n"/> is <c>1 + exp(x)</c> or <c>exp(x) + 1</c> with exp(x) of n's shape.</summary>
-    private static Node? OnePlusExp(Node n)
-    {
-        if (n.Op is not AddOp) return null;
-        for (int i = 0; i < 2; i++)
-            if (Facts.IsConstant(n.Inputs[1 - i], 1) && n.Inputs[i].Op is ExpOp && n.Inputs[i].Shape == n.Shape)
-                return n.Inputs[i].Inputs[0];
-        return null;
-    }
-
-    /// <summary><c>exp(sum(log(x), axis=a)) => prod(x, axis=a)</c> (keepdims carried over) where x is proved &gt; 0: the
-    /// log trick undone, so the gradient is the exact leave-one-out product instead of exp(·)/x, and no log or exp is computed.</summary>
-    public static readonly Rule ProdFromExpSumLog = new("prod-from-exp-sum-log", "exp(sum(log(x), axis=a)) => prod(x, axis=a)   if x > 0", typeof(ExpOp),
-        n => n.Inputs[0].Op is SumOp && n.Inputs[0].Inputs[0].Op is LogOp
-            ? M(n)!.Bind("s", n.Inputs[0]).Bind("x", n.Inputs[0].Inputs[0].Inputs[0]).Interior(n.Inputs[0], n.Inputs[0].Inputs[0]) : null,
-        m => Facts.Positive(m["x"]),
-        m =>
-        {
-            var s = (SumOp)m["s"].Op;
-            return m.Root.Builder.Make(new ProdOp(s.Axes, s.KeepDims), m["x"]);
-        });
-
-    /// <summary><c>sum(abs(x)^p, axis=a)^(1/p) => pnorm(x, p, axis=a)</c> for a constant p &gt;= 1 (keepdims carried over); also
-    /// <c>x^p</c> for an even integer p, and <c>square(x)</c> or <c>x * x</c> under <c>sqrt</c> (or <c>^0.5</c>) for p = 2. The
-    /// outer exponent must be 1/p to within 1e-12 relative (within f32 rounding in an f32 program, whose constants are f32).</summary>
-    public static readonly Rule[] PNormFromNaive =
+    /// <summary><c>exp(sum(log(x), axis=a)) => prod(x, axis=a)</c> where x is proved &gt; 0: the log trick undone, so the
+    /// gradient is the exact leave-one-out product instead of exp(·)/x, and no log or exp is computed. The naive p-norm
+    /// <c>sum(abs(x)^p, axis=a)^(1/p) => pnorm(x, p, axis=a)</c> for a constant p &gt;= 1, also <c>x^p</c> for an even p
+    /// and <c>square(x)</c> or <c>x * x</c> under <c>sqrt</c> or a power. The variants of one rule share its name: the first
+    /// whose pattern matches decides (its near miss is the rule's).</summary>
+    public static readonly Rule[] Products =
     [
-        new("pnorm-from-naive", "sum(abs(x)^p, axis=a)^(1/p) => pnorm(x, p, axis=a)", typeof(PowOp), PNormMatch, PNormPrecondition, PNormBuild),
-        new("pnorm-from-naive", "sqrt(sum(square(x), axis=a)) => pnorm(x, 2, axis=a)", typeof(SqrtOp), PNormMatch, PNormPrecondition, PNormBuild),
+        P("prod-from-exp-sum-log", "exp(sum(log(x), axis=a, keepdims=k)) => prod(x, axis=a, keepdims=k) if positive(x)"),
+        .. new[] { "^ constant(q)", "sqrt" }.SelectMany(outer => new[]
+        {
+            ("abs(x) ^ constant(p)", "p", "pnorm_power(p) and "),
+            ("square(x)", "2", ""),
+            ("x * x", "2", ""),
+            ("x ^ constant(p)", "p", "pnorm_power(p) and even_power(p) and "),
+        }.Select(inner =>
+        {
+            string sum = $"sum({inner.Item1}, axis=a, keepdims=k)";
+            string lhs = outer == "sqrt" ? $"sqrt({sum})" : $"{sum} {outer}";
+            string check = inner.Item3 + (outer == "sqrt" ? $"reciprocal(0.5, {inner.Item2})" : $"reciprocal(q, {inner.Item2})");
+            return P("pnorm-from-naive", $"{lhs} => pnorm(x, p={inner.Item2}, axis=a, keepdims=k) if {check}".Replace(" if reciprocal(0.5, 2)", ""));
+        })),
     ];
-
-    /// <summary>The parts of a naive p-norm rooted at <paramref name="n"/>: x, the sum, the power p, whether |x| is taken, and
-    /// the outer exponent; null if the structure does not match.</summary>
-    private static (Node X, Node Sum, Node Power, double P, bool Abs, double Outer)? PNormParts(Node n)
-    {
-        double outer;
-        if (n.Op is SqrtOp) outer = 0.5;
-        else if (n.Op is PowOp && Facts.Constant(n.Inputs[1]) is double c && n.Shape == n.Inputs[0].Shape) outer = c;
-        else return null;
-        var s = n.Inputs[0];
-        if (s.Op is not SumOp) return null;
-        var e = s.Inputs[0];
-        if (e.Op is SquareOp || e.Op is MulOp && ReferenceEquals(e.Inputs[0], e.Inputs[1])) return (e.Inputs[0], s, e, 2, false, outer);
-        if (e.Op is not PowOp || Facts.Constant(e.Inputs[1]) is not double p || e.Shape != e.Inputs[0].Shape) return null;
-        var b = e.Inputs[0];
-        return b.Op is AbsOp ? (b.Inputs[0], s, e, p, true, outer) : (b, s, e, p, false, outer);
-    }
-
-    private static Match? PNormMatch(Node n)
-    {
-        if (PNormParts(n) is not { } q) return null;
-        var m = M(n)!.Bind("x", q.X).Interior(q.Sum, q.Power);
-        return q.Abs ? m.Interior(q.Power.Inputs[0]) : m;
-    }
-
-    private static string? PNormPrecondition(Match m)
-    {
-        var q = PNormParts(m.Root)!.Value;
-        string P(double v) => Tensor.FormatNumber(v, DType.F64);
-        if (!(q.P >= 1)) return $"the power p = {P(q.P)} is below 1; pnorm needs p >= 1";
-        if (!q.Abs && (q.P % 2 != 0 || double.IsInfinity(q.P)))
-            return $"x^{P(q.P)} without abs(x) is not |x|^p (p = {P(q.P)} is not an even integer); write abs(x)^{P(q.P)}";
-        double tol = m.Root.DType == DType.F32 ? 2.5e-7 : 1e-12;
-        return Math.Abs(q.Outer * q.P - 1) <= tol ? null : $"the outer power {P(q.Outer)} is not 1/p = {P(1 / q.P)} for p = {P(q.P)}";
-    }
-
-    private static Node PNormBuild(Match m)
-    {
-        var q = PNormParts(m.Root)!.Value;
-        var s = (SumOp)q.Sum.Op;
-        return m.Root.Builder.Make(new PNormOp(q.P, s.Axes, s.KeepDims), q.X);
-    }
 
     // ---------------------------------------------------------------- fuse
 
     /// <summary><c>sum(p * log_softmax(z, axis=a), axis=a) => -softmax_cross_entropy(z, p, axis=a)</c> (after the negation
     /// is pulled out, this is how <c>-sum(p * log(q), axis=a)</c> arrives); reductions over more axes keep the rest.
     /// Precondition: p's rows along a are proved to sum to 1, so the fused gradient q − p is exact.</summary>
+    /// <remarks>Hand-written: the right side reduces the sum's other axes, re-indexed after removing a, which a pattern
+    /// cannot compute.</remarks>
     public static readonly Rule CrossEntropy = new("softmax-cross-entropy", "-sum(p * log_softmax(z, axis=a), axis=a) => softmax_cross_entropy(z, p, axis=a)   if rows of p sum to 1", typeof(SumOp),
         n => CrossEntropyMatch(n),
         CrossEntropyPrecondition,
@@ -457,27 +265,24 @@ public static class Rules
         return r.KeepDims ? y.Unsqueeze(a) : y;
     }
 
-    /// <summary><c>take(log_softmax(z, axis=a), t, axis=a) => -sparse_softmax_cross_entropy(z, t, axis=a)</c>.</summary>
-    public static readonly Rule SparseFromTake = new("sparse-softmax-cross-entropy", "-take(log_softmax(z, axis=a), t, axis=a) => sparse_softmax_cross_entropy(z, t, axis=a)", typeof(TakeOp),
-        n => n.Inputs[0].Op is LogSoftmaxOp l && n.Inputs[1].Shape.Rank == n.Inputs[0].Shape.Rank - 1
-            ? M(n)!.Bind("z", n.Inputs[0].Inputs[0]).Bind("t", n.Inputs[1]).Bind("a", l.Axis).Interior(n.Inputs[0]) : null,
-        m => ((TakeOp)m.Root.Op).Axis == m.Int("a") ? null : $"take gathers along axis {((TakeOp)m.Root.Op).Axis} but log_softmax normalises along axis {m.Int("a")}",
-        m => (-m["z"].Expr.SparseSoftmaxCrossEntropy(m["t"].Expr, m.Int("a"))).Node);
-
-    /// <summary><c>softmax_cross_entropy(z, one_hot(t, C), axis=-1) => sparse_softmax_cross_entropy(z, t)</c>.</summary>
-    public static readonly Rule SparseFromOneHot = new("sparse-from-one-hot", "softmax_cross_entropy(z, one_hot(t, C), axis=-1) => sparse_softmax_cross_entropy(z, t)", typeof(SoftmaxCrossEntropyOp),
-        n => n.Inputs.Count == 2 && n.Inputs[1].Op is OneHotOp && n.Op is SoftmaxCrossEntropyOp { LabelSmoothing: 0 } s && s.Axis == n.Inputs[0].Shape.Rank - 1
-            ? M(n)!.Bind("z", n.Inputs[0]).Bind("t", n.Inputs[1].Inputs[0]) : null,
-        m => m["z"].Expr.SparseSoftmaxCrossEntropy(m["t"].Expr, -1).Node);
+    /// <summary>Cross-entropy from a gathered log-softmax, and the one-hot form turned sparse.</summary>
+    public static readonly Rule[] Sparse =
+    [
+        P("sparse-softmax-cross-entropy", "take(log_softmax(z, axis=a), t, axis=b) => -sparse_softmax_cross_entropy(z, t, axis=a) if indexes(t, z) and gathers_along(b, a)"),
+        P("sparse-from-one-hot", "softmax_cross_entropy(z, one_hot(t, c, dtype=d), axis=-1, normalized=n) => sparse_softmax_cross_entropy(z, t)", Free),
+    ];
 
     /// <summary>The phases, in order.</summary>
     public static IReadOnlyList<RuleSet> Phases { get; } =
     [
         Canonicalize,
-        new("stabilize", [.. Canonical, SoftmaxFromExpSumDiv, SoftmaxShift, LogSumExp, LogSumExpShift, LogSoftmax, LogSoftmaxFromLse, LogSoftmaxShift, .. Elementwise, ProdFromExpSumLog, .. PNormFromNaive]),
-        new("fuse", [.. Canonical, CrossEntropy, CrossEntropyMean, SparseFromTake, SparseFromOneHot]),
+        new("stabilize", [.. Canonical, .. Normalizers, LogSumExpShift, .. LogSoftmax, .. Elementwise, .. Products]),
+        new("fuse", [.. Canonical, CrossEntropy, CrossEntropyMean, .. Sparse]),
     ];
 
     /// <summary>Every distinct rule name in the catalogue.</summary>
     public static IEnumerable<string> Names => Phases.Append(BackwardCanonicalize).SelectMany(p => p.Rules).Select(r => r.Name).Distinct();
+
+    /// <summary>Every rule of the catalogue once (a rule in several phases counted once).</summary>
+    public static IEnumerable<Rule> All => Phases.Append(BackwardCanonicalize).SelectMany(p => p.Rules).Distinct();
 }

@@ -173,8 +173,10 @@ public static class Simplifier
             for (int attempt = 0; attempt < 16; attempt++)
             {
                 Node? replacement = null;
+                HashSet<string>? decided = null;   // the variants of a rule share its name: the first that matches decides
                 foreach (var rule in index.For(cur.Op))
                 {
+                    if (decided is not null && decided.Contains(rule.Name)) continue;
                     var match = rule.Match(cur);
                     if (match is null) continue;
                     var shared = Shared(match, uses);
@@ -184,6 +186,7 @@ public static class Simplifier
                     if (reason is not null)
                     {
                         misses.Add((cur, new NearMiss(rule.Name, cur, reason)));
+                        (decided ??= new(StringComparer.Ordinal)).Add(rule.Name);
                         continue;
                     }
                     var rep = rule.Build(match);

@@ -144,3 +144,52 @@ public class PatternRuleTests
         Assert.Equal("x * x => square(x)", set.Rules[0].Pattern);
     }
 }
+
+/// <summary>The soundness check that users' rules pass when loaded, run over every built-in rule written as a pattern.</summary>
+public class BuiltinRuleSoundnessTests
+{
+    public static TheoryData<string, string> PatternRules()
+    {
+        var d = new TheoryData<string, string>();
+        foreach (var r in Rules.All.Where(r => r.Source is not null)) d.Add(r.Name, r.Pattern);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(PatternRules))]
+    public void BuiltinRuleIsSound(string name, string pattern)
+    {
+        var rule = Rules.All.First(r => r.Name == name && r.Pattern == pattern).Source!;
+        var refuted = RuleSoundness.Check(rule);
+        Assert.True(refuted is null, $"{name}: {pattern}: {refuted}");
+    }
+}
+
+/// <summary>docs/rules.md shows every rule of the catalogue with its pattern exactly as the engine runs it.</summary>
+public class RuleCatalogueTests
+{
+    private static string Docs()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "docs", "rules.md"))) return File.ReadAllText(Path.Combine(dir.FullName, "docs", "rules.md"));
+        throw new InvalidOperationException("docs/rules.md not found");
+    }
+
+    [Fact]
+    public void EveryRuleIsInTheCatalogueAsTheEngineRunsIt()
+    {
+        var docs = Docs();
+        var missing = Rules.All.Where(r => !docs.Contains($"| `{r.Name}` | `{r.Pattern}` |", StringComparison.Ordinal)
+                                           && !docs.Contains($"| `{r.Pattern}` |", StringComparison.Ordinal))
+            .Select(r => $"{r.Name}: {r.Pattern}").ToArray();
+        Assert.True(missing.Length == 0, "docs/rules.md lacks:\n" + string.Join("\n", missing));
+    }
+
+    [Fact]
+    public void MostRulesArePatterns()
+    {
+        var all = Rules.All.ToArray();
+        var hand = all.Where(r => r.Source is null).Select(r => r.Name).Distinct().Order().ToArray();
+        Assert.Equal(["fold-constants", "logsumexp-shift", "negative-factor", "reduce-over-size-one", "softmax-cross-entropy", "softmax-cross-entropy-mean"], hand);
+    }
+}
