@@ -99,6 +99,7 @@ public sealed class PatternRule
     /// hold, or null.</summary>
     internal Match? TryMatch(Node root)
     {
+        if (!Plausible(Lhs, root, 0)) return null;
         var s = new State(this, root);
         Match? result = null;
         Match(Lhs, root, s, () =>
@@ -141,7 +142,8 @@ public sealed class PatternRule
     {
         if (n.Op.Name != c.Spec.Name) return false;
         var ps = c.Spec.Parameters;
-        string?[]? attrs = n.Op is ConstantOp co ? [Patterns.Text(co.Value), null] : Patterns.Attributes(n, c.Spec);
+        string?[]? attrs = n.Op is ConstantOp co ? [Patterns.Text(co.Value), null]
+            : c.TensorParams.Length == ps.Count ? NoAttributes(ps.Count) : Patterns.Attributes(n, c.Spec);
         if (attrs is null) return false;
         // The operands, by parameter (an operand the op names is placed by its name, the others in order).
         var operands = new Node?[ps.Count];
@@ -191,6 +193,32 @@ public sealed class PatternRule
             return false;
         }
     }
+
+    /// <summary>A quick test on op names and constants alone, without allocating: false only if the pattern cannot match
+    /// (most attempts end here, which keeps a pass over a large graph cheap).</summary>
+    private bool Plausible(Pat p, Node n, int depth)
+    {
+        if (p is ConstPat) return n.Op is ConstantOp;
+        if (p is not CallPat c) return true;
+        if (n.Op.Name != c.Spec.Name) return false;
+        if (depth > 8 || c.TensorParams.Length != n.Inputs.Count) return true;
+        int given = 0;
+        foreach (var i in c.TensorParams) if (c.Args[i] is not null) given++;
+        if (given != n.Inputs.Count) return true;   // optional operands: the full match places them by name
+        if (c.Commutative && !Ordered && given == 2)
+        {
+            Pat a = (Pat)c.Args[c.TensorParams[0]]!, b = (Pat)c.Args[c.TensorParams[1]]!;
+            return Plausible(a, n.Inputs[0], depth + 1) && Plausible(b, n.Inputs[1], depth + 1)
+                || Plausible(a, n.Inputs[1], depth + 1) && Plausible(b, n.Inputs[0], depth + 1);
+        }
+        for (int j = 0; j < c.TensorParams.Length; j++)
+            if (!Plausible((Pat)c.Args[c.TensorParams[j]]!, n.Inputs[j], depth + 1)) return false;
+        return true;
+    }
+
+    private static readonly string?[][] Empty = [.. Enumerable.Range(0, 9).Select(k => new string?[k])];
+
+    private static string?[] NoAttributes(int count) => count < Empty.Length ? Empty[count] : new string?[count];
 
     private bool Pairs(List<(Pat P, Node N)> pairs, int i, State s, Func<bool> k) =>
         i == pairs.Count ? k() : Match(pairs[i].P, pairs[i].N, s, () => Pairs(pairs, i + 1, s, k));
