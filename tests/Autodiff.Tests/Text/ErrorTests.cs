@@ -32,7 +32,7 @@ public class ErrorTests
         { X, 3, 1, "the program has no assignment" },
         { "", 1, 1, "the program has no assignment" },
         // functions and arguments
-        { X + "y = exq(x)", 3, 5, "unknown function 'exq'; did you mean 'exp'?" },
+        { X + "y = sofmax(x)", 3, 5, "unknown function 'sofmax'; did you mean 'softmax'?" },
         { X + "y = sofplus(x)", 3, 5, "unknown function 'sofplus'; did you mean 'softplus'?" },
         { X + "y = frobnicate(x)", 3, 5, "unknown function 'frobnicate'" },
         { X + "y = sum(x, axes=1)", 3, 12, "'sum' has no argument 'axes'; did you mean 'axis'?" },
