@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Autodiff.Rewrite;
 using Autodiff.Text;
@@ -18,7 +20,8 @@ internal sealed record ProgramSource(string Display, string Text)
 {
     /// <summary>Reads <paramref name="file"/>, or standard input when it is <c>-</c>.</summary>
     public static ProgramSource Load(string file, TextReader stdin) =>
-        file == "-" ? new(Cli.StdinName, stdin.ReadToEnd()) : new(file, Cli.ReadFile(file, "program"));
+        file == "-" ? new(Cli.StdinName, Cli.ReadCapped(stdin, Cli.StdinName, "program", Cli.MaxProgramChars))
+            : new(file, Cli.ReadFile(file, "program", Cli.MaxProgramChars));
 
     /// <summary>Parses the program (a <see cref="ParseException"/> propagates to <see cref="Cli.Guard"/>).</summary>
     public Graph Parse() => Parser.Parse(Text);
@@ -96,19 +99,41 @@ internal static class Cli
         }
     }
 
-    /// <summary>Reads a file named on the command line, turning the usual failures into user errors.</summary>
-    public static string ReadFile(string path, string what)
+    /// <summary>The most characters a program file (or a program on standard input) may have: 64 Mi, about three million
+    /// lines of assignments. Reading stops there, so <c>/dev/zero</c> or a runaway pipe is refused at once.</summary>
+    public const long MaxProgramChars = 64L << 20;
+
+    /// <summary>Reads a file named on the command line, turning the usual failures into user errors; refuses one longer than
+    /// <paramref name="maxChars"/> characters without reading past that.</summary>
+    public static string ReadFile(string path, string what, long maxChars)
     {
         if (Directory.Exists(path)) throw new CliException($"{path}: is a directory, not a {what} file");
         if (!File.Exists(path)) throw new CliException($"{path}: no such {what} file");
         try
         {
-            return File.ReadAllText(path);
+            using var reader = new StreamReader(path, detectEncodingFromByteOrderMarks: true);
+            return ReadCapped(reader, path, what, maxChars);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new CliException($"{path}: cannot read the {what} file: {e.Message}");
         }
+    }
+
+    /// <summary>Reads <paramref name="reader"/> to its end, or throws a user error naming <paramref name="display"/> as soon
+    /// as it has more than <paramref name="maxChars"/> characters.</summary>
+    public static string ReadCapped(TextReader reader, string display, string what, long maxChars)
+    {
+        var sb = new StringBuilder();
+        var buffer = new char[1 << 16];
+        int n;
+        while ((n = reader.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            if (sb.Length + (long)n > maxChars)
+                throw new CliException($"{display}: the {what} text is longer than the limit of {maxChars.ToString("N0", CultureInfo.InvariantCulture)} characters");
+            sb.Append(buffer, 0, n);
+        }
+        return sb.ToString();
     }
 
     /// <summary>The name used in messages for a FILE argument.</summary>

@@ -90,30 +90,17 @@ internal static class EvalCommand
     internal static string Pretty(Tensor t)
     {
         var sb = new StringBuilder();
-        int pos = 0;
-        Write(sb, t, 0, ref pos);
-        return sb.ToString();
-    }
-
-    private static void Write(StringBuilder sb, Tensor t, int dim, ref int pos)
-    {
         int rank = t.Shape.Rank;
-        if (dim == rank)
-        {
-            sb.Append(Format.Number(t.GetDouble(pos++), t.DType));
-            return;
-        }
-        sb.Append('[');
-        for (int i = 0; i < t.Shape[dim]; i++)
-        {
-            if (i > 0)
+        t.Walk(_ => sb.Append('['),
+            (dim, i) =>
             {
+                if (i == 0) return;
                 sb.Append(',');
                 if (dim == rank - 1) sb.Append(' ');
                 else sb.Append('\n', rank - dim - 1).Append(' ', dim + 1);
-            }
-            Write(sb, t, dim + 1, ref pos);
-        }
-        sb.Append(']');
+            },
+            pos => sb.Append(Format.Number(t.GetDouble(pos), t.DType)),
+            (_, _) => sb.Append(']'));
+        return sb.ToString();
     }
 }

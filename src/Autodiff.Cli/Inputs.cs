@@ -16,12 +16,19 @@ internal static class Inputs
             return values;
         }
         string display = inputsPath == "-" ? Cli.StdinName : inputsPath;
-        string text = inputsPath == "-" ? stdin.ReadToEnd() : Cli.ReadFile(inputsPath, "inputs");
+        long cap = MaxInputsChars(graph);
+        string text = inputsPath == "-" ? Cli.ReadCapped(stdin, display, "inputs", cap) : Cli.ReadFile(inputsPath, "inputs", cap);
         var given = Json.ReadInputs(text, display, graph);
         foreach (var (name, t) in given) values[name] = t;
         fromFile = given.Keys.ToArray();
         return values;
     }
+
+    /// <summary>The most characters an inputs file may have for <paramref name="graph"/>: 64 per declared element (a
+    /// round-trip double with its separator and indentation fits in fewer) plus 1 Mi for names, comments and layout. A 40 MB
+    /// array for an f32[2, 3] input is refused before it is parsed.</summary>
+    internal static long MaxInputsChars(Graph graph) =>
+        Math.Min(graph.Inputs.Sum(i => (long)i.Shape.Size) * 64 + (1L << 20), int.MaxValue / 2);
 
     /// <summary>A one-line description of where the values came from, for text output.</summary>
     public static string Describe(Graph graph, string? inputsPath, IReadOnlyCollection<string> fromFile, int seed, double scale)

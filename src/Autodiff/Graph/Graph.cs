@@ -57,12 +57,28 @@ public sealed class Graph
         return order;
     }
 
-    /// <summary>Marks visited nodes by their dense id per builder (a reference-keyed set was most of the sort's cost).</summary>
+    /// <summary>Marks visited nodes: in a hash set while the walk is small, then by their dense id per builder (a
+    /// reference-keyed set was most of a large sort's cost, and an array the size of the builder for every small walk, such
+    /// as printing one rewrite of a large graph, made those walks cost the whole builder each).</summary>
     private sealed class Visited
     {
         private readonly Dictionary<GraphBuilder, bool[]> _marks = new(ReferenceEqualityComparer.Instance);
+        private HashSet<Node>? _small = new(ReferenceEqualityComparer.Instance);
+        private int _limit = -1;
 
         public bool Add(Node n)
+        {
+            if (_small is not null)
+            {
+                if (_limit < 0) _limit = Math.Max(256, n.Builder.NodeCount / 16);
+                if (_small.Count < _limit) return _small.Add(n);
+                foreach (var m in _small) Mark(m);
+                _small = null;
+            }
+            return Mark(n);
+        }
+
+        private bool Mark(Node n)
         {
             if (!_marks.TryGetValue(n.Builder, out var m) || n.Id >= m.Length)
             {
@@ -82,7 +98,12 @@ public sealed class Graph
         var reach = new HashSet<Node>(TopologicalOrder([output]), ReferenceEqualityComparer.Instance);
         var names = new Dictionary<Node, string>(ReferenceEqualityComparer.Instance);
         foreach (var (n, s) in Names) if (reach.Contains(n)) names[n] = s;
-        if (extraNames is not null) foreach (var (n, s) in extraNames) if (reach.Contains(n) && !names.ContainsValue(s)) names.TryAdd(n, s);
+        if (extraNames is not null)
+        {
+            var taken = new HashSet<string>(names.Values, StringComparer.Ordinal);
+            foreach (var (n, s) in extraNames)
+                if (reach.Contains(n) && !taken.Contains(s) && names.TryAdd(n, s)) taken.Add(s);
+        }
         return new Graph(Builder, Inputs, output, names);
     }
 

@@ -10,19 +10,37 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
     /// <summary>The 0-d (scalar) shape.</summary>
     public static Shape Scalar { get; } = new();
 
-    /// <summary>Creates a shape from dimension sizes; every size must be non-negative.</summary>
+    /// <summary>Creates a shape from dimension sizes; every size must be non-negative, and the product of the non-zero
+    /// sizes at most <see cref="int.MaxValue"/> (see <see cref="SizeError"/>).</summary>
     public Shape(params int[] dims)
     {
-        foreach (var d in dims)
-            if (d < 0) throw new AutodiffException($"shape {Format(dims)} has a negative dimension");
+        ArgumentNullException.ThrowIfNull(dims);
+        if (SizeError(dims) is { } error) throw new AutodiffException($"shape {Format(dims)} {error}");
         _dims = (int[])dims.Clone();
         long n = 1;
-        foreach (var d in _dims)
-        {
-            n *= d;
-            if (n > int.MaxValue) throw new AutodiffException($"shape {Format(dims)} has more than {int.MaxValue} elements");
-        }
+        foreach (var d in _dims) n *= d;
         Size = (int)n;
+    }
+
+    /// <summary>Null if <paramref name="dims"/> make a valid shape; otherwise what is wrong, e.g. <c>has more than
+    /// 2147483647 elements</c>. The product of the non-zero sizes must fit, even when a size is 0: a zero-element shape is
+    /// then accepted or refused whatever the order of its dimensions, so its transposes and reshapes are too, and the
+    /// kernels' partial products over a prefix of the dimensions never overflow.</summary>
+    public static string? SizeError(ReadOnlySpan<int> dims)
+    {
+        long n = 1;
+        bool empty = false;
+        foreach (var d in dims)
+        {
+            if (d < 0) return "has a negative dimension";
+            if (d == 0) { empty = true; continue; }
+            n *= d;
+            if (n > int.MaxValue)
+                return empty || dims.Contains(0)
+                    ? $"has no elements, but its non-zero dimensions multiply to more than {int.MaxValue}"
+                    : $"has more than {int.MaxValue} elements";
+        }
+        return null;
     }
 
     /// <summary>Number of dimensions.</summary>

@@ -37,13 +37,19 @@ internal sealed class OnnxLowering
     /// <summary>Reserves <paramref name="name"/> (a graph input's or a user's); false if it was taken.</summary>
     public bool Reserve(string name) => _used.Add(name);
 
-    /// <summary>A name not used yet: <paramref name="stem"/>, or <c>stem_1</c>, <c>stem_2</c>, ….</summary>
+    /// <summary>A name not used yet: <paramref name="stem"/>, or <c>stem_1</c>, <c>stem_2</c>, …, counting on from the last
+    /// suffix this stem took (one counter per stem, so naming n nodes of one op is linear, not n²/2 probes).</summary>
     public string Fresh(string stem)
     {
-        string name = stem;
-        for (int k = 1; !_used.Add(name); k++) name = $"{stem}_{k}";
+        if (_used.Add(stem)) return stem;
+        int k = _next.GetValueOrDefault(stem, 1);
+        string name;
+        do name = $"{stem}_{k++}"; while (!_used.Add(name));
+        _next[stem] = k;
         return name;
     }
+
+    private readonly Dictionary<string, int> _next = new(StringComparer.Ordinal);
 
     /// <summary>Lowers node <paramref name="n"/> (operand values <paramref name="x"/>) to <paramref name="y"/>.</summary>
     public string Lower(Node n, string[] x, string y)

@@ -31,8 +31,38 @@ public static partial class Facts
 
     /// <summary>The proved constant row sum of <paramref name="p"/> along <paramref name="axis"/> of a full shape whose size
     /// there is <paramref name="size"/>; null if unknown. Covers declared <c>probs</c> inputs, one_hot, softmax, x / sum(x),
-    /// and sums, differences and constant multiples of those (label smoothing (1−ε)·one_hot + ε/C is one).</summary>
+    /// and sums, differences and constant multiples of those (label smoothing (1−ε)·one_hot + ε/C is one). Iterative and
+    /// memoized per node, so a sum of a million terms or a heavily shared expression is one pass over its nodes.</summary>
     public static double? RowSum(Node p, int axis, int size)
+    {
+        var memo = new Dictionary<Node, double?>(ReferenceEqualityComparer.Instance);
+        var missing = new List<Node>();
+        var stack = new Stack<Node>();
+        stack.Push(p);
+        double? Get(Node x)
+        {
+            if (memo.TryGetValue(x, out var v)) return v;
+            missing.Add(x);
+            return null;
+        }
+        while (stack.TryPeek(out var n))
+        {
+            if (memo.ContainsKey(n)) { stack.Pop(); continue; }
+            missing.Clear();
+            var v = RowSumStep(n, axis, size, Get);
+            if (missing.Count == 0)
+            {
+                memo[n] = v;
+                stack.Pop();
+            }
+            else foreach (var m in missing) stack.Push(m);   // n is evaluated again once its operands are known
+        }
+        return memo[p];
+    }
+
+    /// <summary>One step of <see cref="RowSum"/>: the row sum of <paramref name="p"/> given its operands' (from
+    /// <paramref name="sub"/>, which may answer null for an operand not computed yet and records it).</summary>
+    private static double? RowSumStep(Node p, int axis, int size, Func<Node, double?> sub)
     {
         if (p.Shape.Rank <= axis || p.Shape[axis] != size)
             return null;
@@ -41,26 +71,26 @@ public static partial class Facts
             case InputOp i when i.Facts.ProbsAxis is int a && (a < 0 ? a + p.Shape.Rank : a) == axis: return 1;
             case OneHotOp when axis == p.Shape.Rank - 1: return 1;
             case SoftmaxOp s when s.Axis == axis: return 1;
-            case StopGradientOp: return RowSum(p.Inputs[0], axis, size);
-            case NegOp: return -RowSum(p.Inputs[0], axis, size);
+            case StopGradientOp: return sub(p.Inputs[0]);
+            case NegOp: return -sub(p.Inputs[0]);
             case DivOp when p.Inputs[1].Op is SumOp { KeepDims: true } s && s.Axes.Count == 1 && s.Axes[0] == axis
                             && ReferenceEquals(p.Inputs[1].Inputs[0], p.Inputs[0]): return 1;
-            case DivOp when Constant(p.Inputs[1]) is double d: return RowSum(p.Inputs[0], axis, size) / d;
-            case MulOp when Constant(p.Inputs[0]) is double c: return c * RowSum(p.Inputs[1], axis, size);
-            case MulOp when Constant(p.Inputs[1]) is double c: return c * RowSum(p.Inputs[0], axis, size);
-            case AddOp: return Part(p.Inputs[0], p, axis, size) + Part(p.Inputs[1], p, axis, size);
-            case SubOp: return Part(p.Inputs[0], p, axis, size) - Part(p.Inputs[1], p, axis, size);
+            case DivOp when Constant(p.Inputs[1]) is double d: return sub(p.Inputs[0]) / d;
+            case MulOp when Constant(p.Inputs[0]) is double c: return c * sub(p.Inputs[1]);
+            case MulOp when Constant(p.Inputs[1]) is double c: return c * sub(p.Inputs[0]);
+            case AddOp: return Part(p.Inputs[0], p, size, sub) + Part(p.Inputs[1], p, size, sub);
+            case SubOp: return Part(p.Inputs[0], p, size, sub) - Part(p.Inputs[1], p, size, sub);
             default: return null;
         }
     }
 
     /// <summary>Row sum of one operand of an elementwise op whose result is <paramref name="whole"/>: a scalar constant
     /// broadcast along the row contributes value × size.</summary>
-    private static double? Part(Node x, Node whole, int axis, int size)
+    private static double? Part(Node x, Node whole, int size, Func<Node, double?> sub)
     {
         if (Constant(x) is double c) return c * size;
         int lead = whole.Shape.Rank - x.Shape.Rank;
-        return lead == 0 ? RowSum(x, axis, size) : null;
+        return lead == 0 ? sub(x) : null;
     }
 
     /// <summary>Null if every entry of <paramref name="x"/> is proved &gt; 0; otherwise why not. Covers <c>positive</c>

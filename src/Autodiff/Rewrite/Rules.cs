@@ -34,9 +34,13 @@ public static class Rules
              && n.Inputs.All(i => i.Op is ConstantOp) ? M(n) : null,
         m =>
         {
-            var g = m.Root.Builder.Build(m.Root.Expr);
-            var v = new Tape(g, []).Forward(new Dictionary<string, Tensor>()).GetDouble(0);
-            return m.Root.Builder.Constant(v, m.Root.DType).Node;
+            // The op's own forward kernel on the constants (not a tape over a graph of the builder: that cost the size of
+            // the builder's input list and of its node table for every fold).
+            var n = m.Root;
+            var operands = n.Inputs.Select(i => Tensor.Scalar(((ConstantOp)i.Op).Value, i.DType)).ToArray();
+            var value = Tensor.Zeros(n.DType, n.Shape);
+            n.Op.Forward(new OpContext(n, operands, value, n.Op.CreateState(n), new Tensor?[operands.Length]));
+            return n.Builder.Constant(value.GetDouble(0), n.DType).Node;
         });
 
     /// <summary>The small algebra: signs, identities, keepdims, implicit broadcasting and layout. Each gives the same values
@@ -90,16 +94,39 @@ public static class Rules
     /// <summary>True when the leftmost leaf of a chain of * and / is a scalar constant below 0.</summary>
     private static bool NegativeLeftmost(Node n)
     {
-        while (n.Op is MulOp or DivOp) n = n.Inputs[0];
+        n = LeftmostFactor(n);
         return n.Op is ConstantOp { Value: < 0 } && n.Shape.Size == 1;
     }
 
-    /// <summary>The chain with its leftmost constant c replaced by −c.</summary>
+    /// <summary>The leftmost leaf below <paramref name="n"/> through * and /, memoized per node: every sum of a backward graph
+    /// asks about its right operand, and a long product chain under many sums would otherwise be walked once per sum.</summary>
+    private static Node LeftmostFactor(Node n)
+    {
+        if (n.Op is not (MulOp or DivOp)) return n;
+        if (LeftmostFactors.TryGetValue(n, out var known)) return known;
+        var chain = new List<Node>();
+        var leaf = n;
+        while (leaf.Op is MulOp or DivOp && !LeftmostFactors.TryGetValue(leaf, out known))
+        {
+            chain.Add(leaf);
+            leaf = leaf.Inputs[0];
+        }
+        leaf = known ?? leaf;
+        foreach (var link in chain) LeftmostFactors.AddOrUpdate(link, leaf);
+        return leaf;
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, Node> LeftmostFactors = new();
+
+    /// <summary>The chain with its leftmost constant c replaced by −c (iterative: a product of a million factors is one walk).</summary>
     private static Expr Flip(Node n)
     {
-        if (n.Op is MulOp or DivOp) return n.Builder.Make(n.Op, Flip(n.Inputs[0]).Node, n.Inputs[1]).Expr;
+        var chain = new Stack<Node>();
+        for (; n.Op is MulOp or DivOp; n = n.Inputs[0]) chain.Push(n);
         var c = (ConstantOp)n.Op;
-        return n.Builder.Constant(-c.Value, c.Type);
+        var flipped = n.Builder.Constant(-c.Value, c.Type).Node;
+        while (chain.TryPop(out var link)) flipped = n.Builder.Make(link.Op, flipped, link.Inputs[1]);
+        return flipped.Expr;
     }
 
     /// <summary>Sums and means over size-1 axes become reshapes. Only for backward graphs (<see cref="BackwardCanonicalize"/>):

@@ -40,8 +40,9 @@ public sealed class Tape
     {
         _graph = graph;
         _order = graph.Nodes();
+        var declared = new HashSet<Node>(graph.Inputs, ReferenceEqualityComparer.Instance);
         foreach (var n in _order)
-            if (n.Op is InputOp io && !graph.Inputs.Contains(n))
+            if (n.Op is InputOp io && !declared.Contains(n))
                 throw new AutodiffException($"input '{io.InputName}' is used by the output but is not an input of this graph; build the graph after declaring it");
         for (int i = 0; i < _order.Count; i++) _slot[_order[i]] = i;
         _wrt = wrt is null

@@ -163,21 +163,52 @@ public sealed class Tensor
     public override string ToString()
     {
         var sb = new StringBuilder();
-        int pos = 0;
-        Write(sb, 0, ref pos);
+        Walk(_ => sb.Append('['), (_, i) => sb.Append(i > 0 ? ", " : ""), pos => sb.Append(FormatNumber(GetDouble(pos), DType)), (_, _) => sb.Append(']'));
         return sb.ToString();
     }
 
-    private void Write(StringBuilder sb, int dim, ref int pos)
+    /// <summary>Visits the tensor as nested arrays in row-major order, without recursion (a tensor of rank 60,000 is one
+    /// loop): <paramref name="open"/>(dim) starts an array of dimension dim, <paramref name="before"/>(dim, i) precedes its
+    /// item i, <paramref name="element"/>(pos) is the element at flat position pos (in the innermost arrays), and
+    /// <paramref name="close"/>(dim, n) ends an array of n items. A 0-d tensor is its one element.</summary>
+    public void Walk(Action<int> open, Action<int, int> before, Action<int> element, Action<int, int> close)
     {
-        if (dim == Shape.Rank) { sb.Append(FormatNumber(GetDouble(pos++), DType)); return; }
-        sb.Append('[');
-        for (int i = 0; i < Shape[dim]; i++)
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentNullException.ThrowIfNull(before);
+        ArgumentNullException.ThrowIfNull(element);
+        ArgumentNullException.ThrowIfNull(close);
+        int rank = Shape.Rank;
+        if (rank == 0)
         {
-            if (i > 0) sb.Append(", ");
-            Write(sb, dim + 1, ref pos);
+            element(0);
+            return;
         }
-        sb.Append(']');
+        var next = new int[rank];
+        int dim = 0, pos = 0;
+        open(0);
+        while (true)
+        {
+            int n = Shape[dim];
+            if (dim == rank - 1)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    before(dim, i);
+                    element(pos++);
+                }
+                next[dim] = n;
+            }
+            if (next[dim] < n)
+            {
+                before(dim, next[dim]++);
+                next[++dim] = 0;
+                open(dim);
+                continue;
+            }
+            close(dim, n);
+            if (dim == 0) return;
+            dim--;
+        }
     }
 
     /// <summary>Formats one number as the expression language writes it.</summary>

@@ -139,9 +139,7 @@ internal sealed class SyntaxParser(List<Token> tokens)
             }
         }
         Next();
-        double size = 1;
-        foreach (var d in dims) size *= d;
-        if (size > int.MaxValue) throw Error(open, $"input '{name.Text}': shape {Shape.Format(dims.ToArray())} has more than {int.MaxValue} elements");
+        if (Shape.SizeError(dims.ToArray()) is { } error) throw Error(open, $"input '{name.Text}': shape {Shape.Format(dims.ToArray())} {error}");
 
         int? probs = null, classes = null;
         bool positive = false;
