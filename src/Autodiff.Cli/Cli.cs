@@ -88,7 +88,7 @@ internal static class Cli
     /// <summary>Reads and checks a rules file; its mistakes are user errors located as <c>file:line:column</c>.</summary>
     public static RuleSet LoadRules(string path)
     {
-        var text = ReadFile(path, "rules");
+        var text = ReadFile(path, "rules", MaxProgramChars);
         try
         {
             return RuleSet.Parse(text, path);
