@@ -8,6 +8,9 @@ namespace Autodiff.Cli;
 /// <summary><c>autodiff bench FILE</c>: median forward+backward time of the naive and/or simplified graph.</summary>
 internal static class BenchCommand
 {
+    /// <summary>The most timed passes <c>--iterations</c> accepts.</summary>
+    internal const int MaxIterations = 1_000_000;
+
     public static Command Create(CliIO io)
     {
         var file = Cli.FileArgument();
@@ -35,7 +38,9 @@ internal static class BenchCommand
         };
         iterations.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() < 1) r.AddError("--iterations must be at least 1");
+            int k = r.GetValueOrDefault<int>();
+            if (k < 1) r.AddError("--iterations must be at least 1");
+            else if (k > MaxIterations) r.AddError($"--iterations must be at most {MaxIterations:N0} (the timings are kept to take their median)");
         });
         var inputs = Cli.InputsOption();
         var seed = Cli.SeedOption();

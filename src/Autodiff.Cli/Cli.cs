@@ -8,7 +8,11 @@ using Autodiff.Text;
 namespace Autodiff.Cli;
 
 /// <summary>The streams a run uses, and whether a progress indicator may be drawn on <see cref="Err"/>.</summary>
-internal sealed record CliIO(TextReader In, TextWriter Out, TextWriter Err, bool Progress);
+internal sealed record CliIO(TextReader In, TextWriter Out, TextWriter Err, bool Progress)
+{
+    /// <summary>The budget given with <c>--max-memory</c>, or null (the default budget, <see cref="MemoryBudget.Default"/>).</summary>
+    public long? MaxMemory { get; set; }
+}
 
 /// <summary>A user error whose message is printed as is (it already names the file); exit code 2.</summary>
 internal sealed class CliException(string message) : Exception(message);
@@ -80,6 +84,23 @@ internal static class Cli
         Description = "A file of your own rewrite rules ('rule NAME: LHS => RHS [if PREDICATE(args)]' a line, # comments), run with the built-in ones. Each is checked for soundness when loaded; an unsound rule is refused with a counterexample.",
         HelpName = "FILE",
     };
+
+    /// <summary>The <c>--max-memory</c> option, given to every verb.</summary>
+    public static Option<string?> MaxMemoryOption()
+    {
+        var o = new Option<string?>("--max-memory")
+        {
+            Description = "The most memory the tensors of one evaluation may take, e.g. 2G, 512M, 1.5GiB (default: nine tenths of what this process may use, which honours DOTNET_GCHeapHardLimit). A program that needs more is refused before anything is allocated.",
+            HelpName = "SIZE",
+            Recursive = true,
+        };
+        o.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } v && MemoryBudget.Parse(v) is null)
+                r.AddError($"--max-memory: '{v}' is not a size; write bytes or a number with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), e.g. 2G");
+        });
+        return o;
+    }
 
     /// <summary>The simplifier options for the <c>--recompute-shared</c> flag and the <c>--rules</c> file.</summary>
     public static SimplifyOptions Simplify(bool recomputeShared, string? rulesPath = null) =>
@@ -155,6 +176,11 @@ internal static class Cli
         {
             // The message starts with "line:col: ".
             io.Err.WriteLine($"{display}:{e.Message}");
+        }
+        catch (MemoryBudgetException e)
+        {
+            string reason = e.Reason(io.MaxMemory is null ? "this process may use {0} (set --max-memory)" : "--max-memory is {0}");
+            io.Err.WriteLine(e.Position is var (line, col) ? $"{display}:{line}:{col}: {reason}" : $"{display}: {reason}");
         }
         catch (AutodiffException e)
         {

@@ -28,10 +28,12 @@ internal static class Program
         var io = new CliIO(stdin, stdout, stderr, progress);
         // A plain command named "autodiff" rather than RootCommand, whose name would come from the executable's
         // (Autodiff.Cli, or testhost in tests); so it gets --help and --version explicitly.
+        var maxMemory = Cli.MaxMemoryOption();
         var root = new Command("autodiff", "Simplify, differentiate, compare and benchmark programs of the Autodiff expression language.")
         {
             new HelpOption(),
             new VersionOption(),
+            maxMemory,
             SimplifyCommand.Create(io),
             CompareCommand.Create(io),
             GradCommand.Create(io),
@@ -43,7 +45,10 @@ internal static class Program
         {
             var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
             var parsed = root.Parse(args);
-            int code = parsed.Invoke(config);
+            io.MaxMemory = parsed.Errors.Count == 0 && parsed.GetValue(maxMemory) is { } m ? MemoryBudget.Parse(m) : null;
+            int code;
+            using (io.MaxMemory is long bytes ? MemoryBudget.Limit(bytes) : null)
+                code = parsed.Invoke(config);
             // System.CommandLine prints the parse errors and the help and returns 1; a usage error is a user error.
             return parsed.Errors.Count > 0 ? ExitUserError : code;
         }

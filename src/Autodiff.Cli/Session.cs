@@ -12,6 +12,7 @@ internal sealed record Session(ProgramSource Source, Graph Graph, Dictionary<str
             throw new CliException($"--scale must be a finite number, got {scale}");
         var source = ProgramSource.Load(file, io.In);
         var graph = source.Parse();
+        MemoryBudget.Require(graph, graph.Inputs, MemoryBudget.Default);   // the values generated or read for every declared input
         var values = Inputs.Resolve(graph, inputsPath, seed, scale, io.In, out var fromFile);
         return new Session(source, graph, values, Inputs.Describe(graph, inputsPath, fromFile, seed, scale));
     }

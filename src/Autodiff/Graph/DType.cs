@@ -23,6 +23,9 @@ public static class DTypeExtensions
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
 
+    /// <summary>Bytes per element: 4 for <see cref="DType.F32"/>, 8 for <see cref="DType.F64"/> and <see cref="DType.I64"/>.</summary>
+    public static int ByteSize(this DType t) => t == DType.F32 ? 4 : 8;
+
     /// <summary>True for <see cref="DType.F32"/> and <see cref="DType.F64"/>.</summary>
     public static bool IsFloat(this DType t) => t is DType.F32 or DType.F64;
 

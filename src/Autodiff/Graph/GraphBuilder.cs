@@ -84,9 +84,27 @@ public sealed class GraphBuilder
     public Expr Constant(double value, DType dtype = DType.F32) =>
         Make(new ConstantOp(dtype == DType.F32 ? (float)value : value, dtype), []).Expr;
 
-    /// <summary>Wraps a result node into a <see cref="Graph"/> whose inputs are this builder's declared inputs.</summary>
-    public Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names = null) =>
-        new(this, Inputs, output.Node, names ?? new Dictionary<Node, string>());
+    /// <summary>Wraps a result node into a <see cref="Graph"/> whose inputs are this builder's declared inputs. The output
+    /// and every named node must come from this builder (a node of another builder is refused, naming both).</summary>
+    public Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names = null) => Build(output, names, null);
+
+    internal Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names, IReadOnlyDictionary<Node, (int Line, int Column)>? positions)
+    {
+        ArgumentNullException.ThrowIfNull(output.Node, nameof(output));
+        if (output.Node.Builder != this)
+            throw new AutodiffException($"Build: the output ({output.Node}) was built by another GraphBuilder ({Describe(output.Node.Builder)}) than this one ({Describe(this)}); build a graph and all its nodes with one builder");
+        if (names is not null)
+            foreach (var (n, name) in names)
+                if (n.Builder != this)
+                    throw new AutodiffException($"Build: the node named '{name}' ({n}) was built by another GraphBuilder ({Describe(n.Builder)}) than this one ({Describe(this)}); build a graph and all its nodes with one builder");
+        return new(this, Inputs, output.Node, names ?? new Dictionary<Node, string>(), positions);
+    }
+
+    private static string Describe(GraphBuilder b)
+    {
+        var inputs = b.Inputs;
+        return inputs.Count == 0 ? "no inputs" : "inputs " + string.Join(", ", inputs.Select(i => ((InputOp)i.Op).InputName));
+    }
 
     /// <summary>Interns <paramref name="op"/> applied to <paramref name="inputs"/>; the shape rule runs first, so an
     /// invalid node is never created.</summary>

@@ -11,7 +11,7 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
     public static Shape Scalar { get; } = new();
 
     /// <summary>Creates a shape from dimension sizes; every size must be non-negative, and the product of the non-zero
-    /// sizes at most <see cref="int.MaxValue"/> (see <see cref="SizeError"/>).</summary>
+    /// sizes at most <see cref="MaxSize"/> (see <see cref="SizeError"/>).</summary>
     public Shape(params int[] dims)
     {
         ArgumentNullException.ThrowIfNull(dims);
@@ -22,8 +22,12 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
         Size = (int)n;
     }
 
+    /// <summary>The most elements a shape may have: <see cref="Array.MaxLength"/> (2,147,483,591), the largest array .NET
+    /// allocates.</summary>
+    public static int MaxSize => Array.MaxLength;
+
     /// <summary>Null if <paramref name="dims"/> make a valid shape; otherwise what is wrong, e.g. <c>has more than
-    /// 2147483647 elements</c>. The product of the non-zero sizes must fit, even when a size is 0: a zero-element shape is
+    /// 2147483591 elements</c> (<see cref="MaxSize"/>). The product of the non-zero sizes must fit, even when a size is 0: a zero-element shape is
     /// then accepted or refused whatever the order of its dimensions, so its transposes and reshapes are too, and the
     /// kernels' partial products over a prefix of the dimensions never overflow.</summary>
     public static string? SizeError(ReadOnlySpan<int> dims)
@@ -35,10 +39,10 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
             if (d < 0) return "has a negative dimension";
             if (d == 0) { empty = true; continue; }
             n *= d;
-            if (n > int.MaxValue)
+            if (n > MaxSize)
                 return empty || dims.Contains(0)
-                    ? $"has no elements, but its non-zero dimensions multiply to more than {int.MaxValue}"
-                    : $"has more than {int.MaxValue} elements";
+                    ? $"has no elements, but its non-zero dimensions multiply to more than {MaxSize}, the most elements a .NET array holds"
+                    : $"has more than {MaxSize} elements, the most a .NET array holds";
         }
         return null;
     }

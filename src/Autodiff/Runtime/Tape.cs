@@ -14,7 +14,15 @@ namespace Autodiff;
 /// forward and backward (the fused softmax cross-entropies and logsumexp) is a <em>head</em>: <see cref="Run"/> computes
 /// the tail's backward first and then each head's value and gradient in one pass over its operands, while they are in
 /// cache, instead of reading them again in the backward. The sweep order is the same for <see cref="Backward"/>: the tail,
-/// the heads, then the other nodes in reverse topological order, so both give the same gradients.</para></summary>
+/// the heads, then the other nodes in reverse topological order, so both give the same gradients.</para>
+/// <para>Threads: a tape belongs to one thread at a time. Its buffers hold one evaluation, and the value and gradients
+/// it returns are its own tensors, overwritten by the next call. A <see cref="Run"/>, <see cref="Forward"/> or
+/// <see cref="Backward"/> that starts while another is running on the same tape throws
+/// <see cref="InvalidOperationException"/>. To evaluate in parallel, give each thread its own tape over the same graph
+/// (graphs and <see cref="GraphBuilder"/> are safe to share):
+/// <code>
+/// Parallel.For(0, batches.Length, () => new Tape(graph), (i, _, tape) => { var (v, g) = tape.Run(batches[i]); Use(v, g); return tape; }, _ => { });
+/// </code></para></summary>
 public sealed class Tape
 {
     private readonly Graph _graph;
@@ -33,11 +41,19 @@ public sealed class Tape
     private readonly bool _fuses;
     private readonly Dictionary<string, Tensor> _result = new();
     private bool _forwardDone;
+    private int _busy;
 
     /// <summary>Prepares the graph for evaluation. <paramref name="wrt"/> names the inputs to differentiate
-    /// (default: every float input).</summary>
-    public Tape(Graph graph, IEnumerable<string>? wrt = null)
+    /// (default: every float input). The buffers must fit in <see cref="MemoryBudget.Default"/>.</summary>
+    public Tape(Graph graph, IEnumerable<string>? wrt = null) : this(graph, wrt, MemoryBudget.Default) { }
+
+    /// <summary>Prepares the graph for evaluation with its buffers limited to <paramref name="memoryBudget"/> bytes: a graph
+    /// whose value and gradient buffers add up to more throws a <see cref="MemoryBudgetException"/> (naming the largest
+    /// node, and its position in the program text when the graph was parsed) before anything is allocated.</summary>
+    public Tape(Graph graph, IEnumerable<string>? wrt, long memoryBudget)
     {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(memoryBudget);
         _graph = graph;
         _order = graph.Nodes();
         var declared = new HashSet<Node>(graph.Inputs, ReferenceEqualityComparer.Instance);
@@ -58,6 +74,13 @@ public sealed class Tape
             var n = _order[i];
             needs[i] = wrtSet.Contains(n) || n.Inputs.Select((x, j) => (x, j)).Any(p => needs[_slot[p.x]] && n.Op.IsDifferentiable(n, p.j));
         }
+        var buffers = new List<Node>();
+        for (int i = 0; i < _order.Count; i++)
+        {
+            if (needs[i] || wrtSet.Contains(_order[i])) buffers.Add(_order[i]);
+            if (_order[i].Op is not InputOp) buffers.Add(_order[i]);
+        }
+        MemoryBudget.Require(graph, buffers, memoryBudget);
         _values = new Tensor?[_order.Count];
         _grads = new Tensor?[_order.Count];
         _contexts = new OpContext?[_order.Count];
@@ -190,9 +213,27 @@ public sealed class Tape
     /// with the declared element type and shape.</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)
     {
-        BindInputs(inputs);
-        return ForwardPass(fuseHeads: false);
+        ArgumentNullException.ThrowIfNull(inputs);
+        Enter(nameof(Forward));
+        try
+        {
+            BindInputs(inputs);
+            return ForwardPass(fuseHeads: false);
+        }
+        finally { Leave(); }
     }
+
+    /// <summary>Claims the tape for one call, or throws when another call is running on it: a tape's buffers belong to
+    /// one evaluation at a time, and two threads sharing it would silently read each other's values.</summary>
+    private void Enter(string call)
+    {
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+            throw new InvalidOperationException(
+                $"Tape.{call}: another Run, Forward or Backward is running on this tape. A tape belongs to one thread at a time " +
+                "(its buffers hold one evaluation); for parallel evaluation give each thread its own Tape over the same graph.");
+    }
+
+    private void Leave() => Volatile.Write(ref _busy, 0);
 
     /// <summary>Every node's forward in topological order; with <paramref name="fuseHeads"/> each head's forward and backward
     /// in one pass (its output gradient is complete: the tail's backward has run).</summary>
@@ -249,6 +290,16 @@ public sealed class Tape
     /// is required and the result is the vector-Jacobian product. Returns the gradients by input name; the dictionary and the
     /// tensors are the tape's own, overwritten by the next backward.</summary>
     public IReadOnlyDictionary<string, Tensor> Backward(Tensor? cotangent = null)
+    {
+        Enter(nameof(Backward));
+        try
+        {
+            return BackwardPass(cotangent);
+        }
+        finally { Leave(); }
+    }
+
+    private IReadOnlyDictionary<string, Tensor> BackwardPass(Tensor? cotangent)
     {
         if (!_forwardDone) throw new InvalidOperationException("call Forward before Backward");
         if (Seed(cotangent))
@@ -352,19 +403,26 @@ public sealed class Tape
     /// head computes its value and its operands' gradients in one pass.</summary>
     public (Tensor Value, IReadOnlyDictionary<string, Tensor> Gradients) Run(IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent = null)
     {
-        if (!_fuses || DetectNonFinite != NonFiniteCheck.Off)
+        ArgumentNullException.ThrowIfNull(inputs);
+        Enter(nameof(Run));
+        try
         {
-            var v = Forward(inputs);
-            return (v, Backward(cotangent));
-        }
+            if (!_fuses || DetectNonFinite != NonFiniteCheck.Off)
+            {
+                BindInputs(inputs);
+                var v = ForwardPass(fuseHeads: false);
+                return (v, BackwardPass(cotangent));
+            }
 
-        BindInputs(inputs);
-        Seed(cotangent);
-        foreach (int i in _tail) BackwardAt(i);
-        var value = ForwardPass(fuseHeads: true);
-        for (int k = _tail.Length; k < _sweep.Length; k++)
-            if (!_head[_sweep[k]]) BackwardAt(_sweep[k]);
-        return (value, Gradients());
+            BindInputs(inputs);
+            Seed(cotangent);
+            foreach (int i in _tail) BackwardAt(i);
+            var value = ForwardPass(fuseHeads: true);
+            for (int k = _tail.Length; k < _sweep.Length; k++)
+                if (!_head[_sweep[k]]) BackwardAt(_sweep[k]);
+            return (value, Gradients());
+        }
+        finally { Leave(); }
     }
 }
 

@@ -9,6 +9,7 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
     private readonly GraphBuilder _builder = new();
     private readonly Dictionary<string, (Expr Value, int Line)> _env = new(StringComparer.Ordinal);
     private DType _default = DType.F32;
+    private readonly Dictionary<Node, (int Line, int Column)> _positions = new(ReferenceEqualityComparer.Instance);
 
     public Graph Run()
     {
@@ -44,7 +45,7 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
             }
         }
         output ??= last ?? throw new ParseException(endLine, endCol, "the program has no assignment, so it has no result");
-        return _builder.Build(output, names);
+        return _builder.Build(output.Expr, names, _positions);
     }
 
     private void CheckUndefined(string name, int line, int col)
@@ -196,6 +197,7 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
         {
             var result = build();
             _builder.MarkPosition(result.Node, new SourcePosition(line, col, op));
+            _positions.TryAdd(result.Node, (line, col));
             return result;
         }
         catch (ParseException)
