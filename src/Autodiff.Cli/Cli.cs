@@ -12,7 +12,52 @@ internal sealed record CliIO(TextReader In, TextWriter Out, TextWriter Err, bool
 {
     /// <summary>The budget given with <c>--max-memory</c>, or null (the default budget, <see cref="MemoryBudget.Default"/>).</summary>
     public long? MaxMemory { get; set; }
+
+    /// <summary>Opens standard output for binary data (<c>--onnx -</c>); null when the run has none (then the bytes go
+    /// nowhere else: the verb refuses).</summary>
+    public Func<Stream>? BinaryOut { get; init; }
 }
+
+/// <summary>Standard output whose failures (a full disk, a closed pipe) are reported as such, not blamed on the program.</summary>
+internal sealed class OutputWriter : TextWriter
+{
+    private readonly TextWriter _inner;
+
+    public OutputWriter(TextWriter inner)
+    {
+        _inner = inner;
+        CoreNewLine = inner.NewLine.ToCharArray();
+    }
+
+    public override System.Text.Encoding Encoding => _inner.Encoding;
+
+    public override void Write(char value) => Do(() => _inner.Write(value));
+
+    public override void Write(string? value) => Do(() => _inner.Write(value));
+
+    public override void Write(char[] buffer, int index, int count) => Do(() => _inner.Write(buffer, index, count));
+
+    public override void WriteLine(string? value) => Do(() => _inner.WriteLine(value));
+
+    public override void Flush() => Do(_inner.Flush);
+
+    public override string ToString() => _inner.ToString() ?? "";
+
+    private static void Do(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (IOException e)
+        {
+            throw new OutputFailedException(e.Message);
+        }
+    }
+}
+
+/// <summary>Writing to standard output failed.</summary>
+internal sealed class OutputFailedException(string message) : Exception(message);
 
 /// <summary>A user error whose message is printed as is (it already names the file); exit code 2.</summary>
 internal sealed class CliException(string message) : Exception(message);
@@ -157,10 +202,53 @@ internal static class Cli
         return sb.ToString();
     }
 
+    /// <summary>Writes a file through a temporary file in the same directory, renamed over <paramref name="path"/> once
+    /// complete: a failure (a full disk) leaves no file, or the previous one, never a truncated one.</summary>
+    public static void WriteAtomically(string path, string what, Action<Stream> write)
+    {
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new CliException($"{path}: is a directory, not a {what} file");
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var s = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            {
+                write(s);
+                s.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new CliException($"{path}: cannot write the {what}: {e.Message}");
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
     /// <summary>The name used in messages for a FILE argument.</summary>
     public static string Display(string file) => file == "-" ? StdinName : file;
 
     /// <summary>Runs a verb, mapping user errors to exit code 2 with a one-line message and anything else to exit code 70.</summary>
+    /// <summary>Writes one line of an error on standard error; a closed or full standard error is ignored (the exit code
+    /// still tells), instead of failing again on the way out.</summary>
+    public static void Report(CliIO io, string line) => Program.TryWrite(io.Err, line);
+
     public static int Guard(CliIO io, string file, Func<int> body)
     {
         string display = Display(file);
@@ -168,35 +256,39 @@ internal static class Cli
         {
             return body();
         }
+        catch (OutputFailedException e)
+        {
+            Report(io, $"standard output: cannot write: {e.Message}");
+        }
         catch (CliException e)
         {
-            io.Err.WriteLine(e.Message);
+            Report(io, e.Message);
         }
         catch (ParseException e)
         {
             // The message starts with "line:col: ".
-            io.Err.WriteLine($"{display}:{e.Message}");
+            Report(io, $"{display}:{e.Message}");
         }
         catch (MemoryBudgetException e)
         {
             string reason = e.Reason(io.MaxMemory is null ? "this process may use {0} (set --max-memory)" : "--max-memory is {0}");
-            io.Err.WriteLine(e.Position is var (line, col) ? $"{display}:{line}:{col}: {reason}" : $"{display}: {reason}");
+            Report(io, e.Position is var (line, col) ? $"{display}:{line}:{col}: {reason}" : $"{display}: {reason}");
         }
         catch (AutodiffException e)
         {
-            io.Err.WriteLine($"{display}: {e.Message}");
+            Report(io, $"{display}: {e.Message}");
         }
         catch (JsonException e)
         {
-            io.Err.WriteLine(Json.InvalidJson(display, e));
+            Report(io, Json.InvalidJson(display, e));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            io.Err.WriteLine($"{display}: {e.Message}");
+            Report(io, $"{display}: {e.Message}");
         }
         catch (Exception e)
         {
-            io.Err.WriteLine($"internal error: {e.Message}");
+            Report(io, $"internal error: {e.Message}");
             return Program.ExitInternalError;
         }
         return Program.ExitUserError;

@@ -12,7 +12,7 @@ internal static class ExportCommand
         var file = Cli.FileArgument();
         var onnx = new Option<string>("--onnx")
         {
-            Description = "Write the forward graph as an ONNX model (opset 18) to this file.",
+            Description = "Write the forward graph as an ONNX model (opset 18) to this file (written whole or not at all), or to standard output for -.",
             HelpName = "OUT",
             Required = true,
         };
@@ -35,11 +35,31 @@ internal static class ExportCommand
                 bool asWritten = pr.GetValue(naive);
                 var graph = asWritten ? written : Simplifier.Simplify(written, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
                 string target = pr.GetValue(onnx)!;
+                if (string.IsNullOrWhiteSpace(target))
+                    throw new CliException("--onnx: the output path is empty; give a file name, or - for standard output");
                 // Export first, so an op without a mapping leaves no file behind.
                 var model = Export(graph, written, asWritten);
+                string summary = $"{(asWritten ? "naive (as written)" : "simplified")} graph, " +
+                    $"ONNX opset {OnnxExporter.Opset}, output {graph.Output.DType.Name()}{graph.Output.Shape}";
+                if (target == "-")
+                {
+                    // The model is the output: the summary goes to standard error.
+                    var open = io.BinaryOut ?? throw new CliException("--onnx -: this run has no binary standard output");
+                    try
+                    {
+                        using var stdout = open();
+                        stdout.Write(model);
+                        stdout.Flush();
+                    }
+                    catch (IOException e)
+                    {
+                        throw new OutputFailedException(e.Message);
+                    }
+                    Cli.Report(io, $"wrote the model to standard output: {summary}");
+                    return Program.ExitOk;
+                }
                 Write(target, model);
-                io.Out.WriteLine($"wrote {target}: {(asWritten ? "naive (as written)" : "simplified")} graph, " +
-                    $"ONNX opset {OnnxExporter.Opset}, output {graph.Output.DType.Name()}{graph.Output.Shape}");
+                io.Out.WriteLine($"wrote {target}: {summary}");
                 return Program.ExitOk;
             });
         });
@@ -75,19 +95,13 @@ internal static class ExportCommand
         }
     }
 
-    /// <summary>Writes the model, naming the output file (not the program) when that fails.</summary>
+    /// <summary>Writes the model, naming the output file (not the program) when that fails; through a temporary file, so a
+    /// failure (a full disk) leaves no truncated model.</summary>
     private static void Write(string target, byte[] model)
     {
         string? dir = Path.GetDirectoryName(Path.GetFullPath(target));
         if (Directory.Exists(target)) throw new CliException($"{target}: is a directory, not an output file");
         if (dir is not null && !Directory.Exists(dir)) throw new CliException($"{target}: cannot write the ONNX file: the directory {dir} does not exist");
-        try
-        {
-            File.WriteAllBytes(target, model);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CliException($"{target}: cannot write the ONNX file: {(e is UnauthorizedAccessException ? "permission denied" : e.Message)}");
-        }
+        Cli.WriteAtomically(target, "ONNX model", s => s.Write(model));
     }
 }

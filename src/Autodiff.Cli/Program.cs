@@ -17,15 +17,30 @@ internal static class Program
     internal const int ExitInternalError = 70;
 
     public static int Main(string[] args) =>
-        Run(args, Console.In, Console.Out, Console.Error);
+        Run(args, Console.In, Console.Out, Console.Error, Console.OpenStandardOutput);
+
+    /// <summary>Writes a line, ignoring a writer that cannot take it (a closed or full standard error).</summary>
+    internal static void TryWrite(TextWriter w, string line)
+    {
+        try
+        {
+            w.WriteLine(line);
+            w.Flush();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        {
+        }
+    }
 
     /// <summary>Runs the tool. Usage errors (unknown verb or option, bad option value) are reported by System.CommandLine
-    /// with help and exit 2, as the other user errors do; exit 1 is kept for a check that found a difference; bugs exit 70.</summary>
-    internal static int Run(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr)
+    /// with help and exit 2, as the other user errors do; exit 1 is kept for a check that found a difference; bugs exit 70.
+    /// <paramref name="binaryStdout"/> opens standard output for binary data (<c>export --onnx -</c>).</summary>
+    internal static int Run(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, Func<Stream>? binaryStdout = null)
     {
+        stdout = new OutputWriter(stdout);
         // A progress indicator only makes sense on a terminal: never when stderr is not the console or is redirected.
         bool progress = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        var io = new CliIO(stdin, stdout, stderr, progress);
+        var io = new CliIO(stdin, stdout, stderr, progress) { BinaryOut = binaryStdout };
         // A plain command named "autodiff" rather than RootCommand, whose name would come from the executable's
         // (Autodiff.Cli, or testhost in tests); so it gets --help and --version explicitly.
         var maxMemory = Cli.MaxMemoryOption();
@@ -55,7 +70,7 @@ internal static class Program
         catch (Exception e)
         {
             // The verbs catch their own errors; this is a last resort for failures inside System.CommandLine itself.
-            stderr.WriteLine($"internal error: {e.Message}");
+            TryWrite(stderr, $"internal error: {e.Message}");
             return ExitInternalError;
         }
     }

@@ -2,9 +2,29 @@ namespace Autodiff;
 
 /// <summary>Facts a user declares about an input, which the simplifier may rely on:
 /// <c>probs(axis=a)</c> (entries ≥ 0 and rows along <c>a</c> sum to 1), <c>classes(C)</c> (integers in [0, C)),
-/// <c>positive</c> (every entry &gt; 0).</summary>
+/// <c>positive</c> (every entry &gt; 0). A class count below 1 is refused here; what depends on the input's type and shape
+/// (the axis in range, probs only on float inputs, classes only on i64 ones) when the input is declared.</summary>
 public sealed record InputFacts(int? ProbsAxis = null, int? Classes = null, bool Positive = false)
 {
+    /// <summary>The number of classes of <c>classes(C)</c>, at least 1.</summary>
+    public int? Classes { get; init; } = Classes is < 1
+        ? throw new AutodiffException($"classes({Classes}): the number of classes must be at least 1")
+        : Classes;
+
+    /// <summary>Null if these facts can describe an input of <paramref name="type"/> and <paramref name="shape"/>;
+    /// otherwise why not.</summary>
+    public string? Check(DType type, Shape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (ProbsAxis is int a)
+        {
+            if (!type.IsFloat()) return $"probs(axis={a}) needs a float input, not {type.Name()}{shape}";
+            if (a < -shape.Rank || a >= shape.Rank) return $"probs(axis={a}) is out of range for {type.Name()}{shape} (rank {shape.Rank})";
+        }
+        if (Classes is int c && type != DType.I64) return $"classes({c}) needs an i64 input, not {type.Name()}{shape}";
+        return null;
+    }
+
     /// <summary>No facts.</summary>
     public static InputFacts None { get; } = new();
 

@@ -17,7 +17,8 @@ public sealed record InputOp(string InputName, DType Type, Shape Shape, InputFac
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => InputName;
 
     /// <inheritdoc/>
-    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs) => (Shape, Type);
+    public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs) =>
+        Facts.Check(Type, Shape) is { } error ? throw new ShapeException("input", $"'{InputName}': {error}") : (Shape, Type);
 
     /// <inheritdoc/>
     public override Op WithFloatType(DType dtype) => Type.IsFloat() ? this with { Type = dtype } : this;

@@ -166,6 +166,11 @@ public readonly partial struct Expr
     /// <summary>Reshapes to <paramref name="shape"/>; one entry may be -1 to be inferred.</summary>
     public Expr Reshape(params int[] shape)
     {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.Count(d => d == -1) > 1)
+            throw new ShapeException("reshape", $"shape {Autodiff.Shape.Format(shape)} has more than one -1; only one dimension can be inferred");
+        if (shape.Any(d => d < -1))
+            throw new ShapeException("reshape", $"shape {Autodiff.Shape.Format(shape)} has a negative dimension (only -1, for one inferred dimension, is allowed)");
         int neg = Array.IndexOf(shape, -1);
         if (neg >= 0)
         {

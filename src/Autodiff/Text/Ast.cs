@@ -22,13 +22,15 @@ internal abstract class Ast(int line, int col)
     public abstract string Describe();
 }
 
-internal sealed class NumAst(int line, int col, double value, bool isInt, bool folded) : Ast(line, col)
+internal sealed class NumAst(int line, int col, double value, bool isInt, bool folded, string text) : Ast(line, col)
 {
     public double Number { get; } = value;
+    /// <summary>The literal as written (with a folded minus), for messages.</summary>
+    public string Text { get; } = text;
     public bool IsInt { get; } = isInt;
     /// <summary>A unary minus was folded into this literal.</summary>
     public bool Folded { get; } = folded;
-    public override string Describe() => $"'{Tensor.FormatNumber(Number, DType.F64)}'";
+    public override string Describe() => $"'{Text}'";
 }
 
 internal sealed class NameAst(int line, int col, string name) : Ast(line, col)

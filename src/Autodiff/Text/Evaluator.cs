@@ -113,6 +113,7 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
         switch (n)
         {
             case NumAst num:
+                if (literalType == DType.F32 && FloatRangeError(num) is { } error) throw new ParseException(num.Line, num.Col, error);
                 return _builder.Constant(num.Number, literalType);
             case NameAst name:
                 return Lookup(name.Name, n.Line, n.Col);
@@ -188,6 +189,17 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
 
     private static int? AsInt(Ast a) =>
         a is NumAst { IsInt: true } n && n.Number >= int.MinValue && n.Number <= int.MaxValue ? (int)n.Number : null;
+
+    /// <summary>Why a finite, non-zero literal has no f32 value (it rounds to ±inf or to 0), or null.</summary>
+    private static string? FloatRangeError(NumAst num)
+    {
+        float f = (float)num.Number;
+        if (float.IsInfinity(f) && double.IsFinite(num.Number))
+            return $"the number {num.Text} is out of the range of f32 (at most 3.4028235E+38); write inf for an infinity, or use f64";
+        if (f == 0 && num.Number != 0)
+            return $"the number {num.Text} is too small for f32: it rounds to 0 (the smallest is 1E-45); use f64";
+        return null;
+    }
 
     /// <summary>Runs a builder call, reporting any error it raises (a shape error names the op and the shapes) at the call,
     /// and records the call's position and function name on the nodes it created (see <see cref="GraphBuilder.PositionOf"/>).</summary>

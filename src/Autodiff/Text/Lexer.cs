@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace Autodiff.Text;
 
@@ -20,8 +21,8 @@ internal readonly record struct Token(TokenKind Kind, string Text, int Line, int
     };
 }
 
-/// <summary>Splits program text into tokens. Newlines are tokens (statements are one per line); spaces, tabs, carriage
-/// returns and <c>#</c> comments are skipped. An invalid character ends the token list with an error token, which the
+/// <summary>Splits program text into tokens. Line breaks (<c>\n</c>, <c>\r\n</c> or a lone <c>\r</c>) are tokens (statements
+/// are one per line); spaces, tabs and <c>#</c> comments are skipped. An invalid character ends the token list with an error token, which the
 /// parser reports when it gets there.</summary>
 internal static class Lexer
 {
@@ -38,17 +39,18 @@ internal static class Lexer
             }
             char c = text[i];
             int col = i - lineStart + 1;
-            if (c == '\n')
+            if (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n') i++;   // CRLF: the \n ends the line
+            else if (c is '\n' or '\r')   // \n, or a lone \r (old Mac line endings)
             {
-                tokens.Add(new Token(TokenKind.Newline, "\n", line, col));
+                tokens.Add(new Token(TokenKind.Newline, "\n", line, col));   // a line break of any style
                 i++;
                 line++;
                 lineStart = i;
             }
-            else if (c is ' ' or '\t' or '\r' or '\f' or '\v') i++;
+            else if (c is ' ' or '\t' or '\f' or '\v') i++;
             else if (c == '#')
             {
-                while (i < text.Length && text[i] != '\n') i++;
+                while (i < text.Length && text[i] is not ('\n' or '\r')) i++;
             }
             else if (char.IsAsciiLetter(c) || c == '_')
             {
@@ -84,8 +86,11 @@ internal static class Lexer
             }
             else
             {
-                string shown = char.IsControl(c) || char.IsWhiteSpace(c) || char.IsSurrogate(c)
-                    ? $"U+{(int)c:X4}" : $"'{c}'";
+                // A character outside the basic plane (an emoji) is two UTF-16 units: report its code point, not the first half.
+                string shown = Rune.DecodeFromUtf16(text.AsSpan(i), out var rune, out _) != System.Buffers.OperationStatus.Done
+                    ? $"U+{(int)c:X4} (half of a UTF-16 surrogate pair, without its other half)"
+                    : Rune.IsControl(rune) || Rune.IsWhiteSpace(rune) ? $"U+{rune.Value:X4}"
+                    : $"'{rune}' (U+{rune.Value:X4})";
                 tokens.Add(new Token(TokenKind.Error, $"unexpected character {shown}", line, col));
                 tokens.Add(new Token(TokenKind.End, "", line, col));
                 return tokens;

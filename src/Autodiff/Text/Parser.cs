@@ -244,10 +244,22 @@ internal sealed class SyntaxParser(List<Token> tokens)
             var operand = ParseUnary();
             // A minus written directly before a number literal (not parenthesized, not already negated) is part of it.
             if (operand is NumAst { Parens: false, Folded: false } n)
-                return new NumAst(t.Line, t.Col, -n.Number, n.IsInt, folded: true);
+                return new NumAst(t.Line, t.Col, -n.Number, n.IsInt, folded: true, "-" + n.Text);
             return new NegAst(t.Line, t.Col, operand);
         }
         finally { _depth--; }
+    }
+
+    /// <summary>The value of a number token, or an error quoting it when it is beyond f64's range (instead of a silent
+    /// infinity) or so small that it rounds to 0.</summary>
+    private static double Literal(Token t)
+    {
+        double v = Lexer.Value(t.Text);
+        if (double.IsInfinity(v))
+            throw new ParseException(t.Line, t.Col, $"the number {t.Text} is out of the range of f64 (at most 1.7976931348623157E+308); write inf for an infinity");
+        if (v == 0 && t.Text.TakeWhile(c => c is not ('e' or 'E')).Any(c => c is >= '1' and <= '9'))
+            throw new ParseException(t.Line, t.Col, $"the number {t.Text} is too small for f64: it rounds to 0 (the smallest is 5E-324)");
+        return v;
     }
 
     private Ast ParsePower()
@@ -265,13 +277,13 @@ internal sealed class SyntaxParser(List<Token> tokens)
         {
             case TokenKind.Number:
                 Next();
-                return new NumAst(t.Line, t.Col, Lexer.Value(t.Text), Lexer.IsIntegerText(t.Text), folded: false);
+                return new NumAst(t.Line, t.Col, Literal(t), Lexer.IsIntegerText(t.Text), folded: false, t.Text);
             case TokenKind.Ident:
                 Next();
                 switch (t.Text)
                 {
-                    case "inf": return new NumAst(t.Line, t.Col, double.PositiveInfinity, false, folded: false);
-                    case "nan": return new NumAst(t.Line, t.Col, double.NaN, false, folded: false);
+                    case "inf": return new NumAst(t.Line, t.Col, double.PositiveInfinity, false, folded: false, "inf");
+                    case "nan": return new NumAst(t.Line, t.Col, double.NaN, false, folded: false, "nan");
                     case "true": return new BoolAst(t.Line, t.Col, true);
                     case "false": return new BoolAst(t.Line, t.Col, false);
                 }

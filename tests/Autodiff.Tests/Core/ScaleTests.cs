@@ -158,7 +158,7 @@ public class ScaleTests
     public void ZeroElementShapesAreRefusedInAnyOrderWhenTheRestOverflows(int[] dims)
     {
         var e = Assert.Throws<AutodiffException>(() => new Shape(dims));
-        Assert.Contains("no elements, but its non-zero dimensions multiply to more than 2147483647", e.Message);
+        Assert.Contains("no elements, but its non-zero dimensions multiply to more than 2147483591", e.Message);
     }
 
     [Fact]

@@ -183,3 +183,38 @@ public class TapeSafetyTests
         Assert.Contains("the node named 'e'", named.Message);
     }
 }
+
+/// <summary>Input facts are checked when they are made (a class count) and when the input is declared (what depends on
+/// its type and shape), so the printer never writes facts the parser refuses.</summary>
+public class InputFactsValidationTests
+{
+    [Fact]
+    public void ClassCountMustBePositive()
+    {
+        Assert.Contains("at least 1", Assert.Throws<AutodiffException>(() => InputFacts.ClassIndices(-3)).Message);
+        Assert.Throws<AutodiffException>(() => new InputFacts(Classes: 0));
+        Assert.Equal(5, InputFacts.ClassIndices(5).Classes);
+    }
+
+    [Theory]
+    [InlineData(DType.F32, new[] { 2, 3 }, 7, null, false, "probs(axis=7) is out of range for f32[2, 3] (rank 2)")]
+    [InlineData(DType.F32, new[] { 2, 3 }, -3, null, false, "probs(axis=-3) is out of range for f32[2, 3] (rank 2)")]
+    [InlineData(DType.I64, new[] { 2, 3 }, 1, null, false, "probs(axis=1) needs a float input, not i64[2, 3]")]
+    [InlineData(DType.F64, new[] { 4 }, null, 3, false, "classes(3) needs an i64 input, not f64[4]")]
+    public void FactsMustFitTheDeclaration(DType type, int[] dims, int? axis, int? classes, bool positive, string message)
+    {
+        var b = new GraphBuilder();
+        var e = Assert.ThrowsAny<AutodiffException>(() => b.Input("x", type, new Shape(dims), new InputFacts(axis, classes, positive)));
+        Assert.Equal($"input: 'x': {message}", e.Message);
+    }
+
+    [Fact]
+    public void FactsThatFitAreAccepted()
+    {
+        var b = new GraphBuilder();
+        b.Input("p", DType.F32, new Shape(2, 3), InputFacts.Probs(-1));
+        b.Input("t", DType.I64, new Shape(2), InputFacts.ClassIndices(3));
+        b.Input("s", DType.F64, new Shape(2), new InputFacts(Positive: true));
+        Assert.Equal(3, b.Inputs.Count);
+    }
+}

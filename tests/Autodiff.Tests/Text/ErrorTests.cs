@@ -72,7 +72,7 @@ public class ErrorTests
         { "input x: f32[2 3]", 1, 16, "expected ',' or ']' in the shape of 'x', found '3'" },
         { "input x f32[2]", 1, 9, "expected ':' and a type after the input name 'x', found 'f32'" },
         { "input x: f32", 1, 13, "expected '[' and the dimensions after the element type" },
-        { "input x: f32[100000, 100000]", 1, 13, "has more than 2147483647 elements" },
+        { "input x: f32[100000, 100000]", 1, 13, "has more than 2147483591 elements, the most a .NET array holds" },
         { "input x: f32[99999999999]", 1, 14, "a dimension 99999999999 is out of range" },
         { "input x: f32[2]\ninput x: f32[2]", 2, 7, "'x' is already defined on line 1" },
         // facts
