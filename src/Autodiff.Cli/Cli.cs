@@ -221,7 +221,7 @@ internal static class Cli
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryDelete(temp);
-            throw new CliException($"{path}: cannot write the {what}: {e.Message}");
+            throw new CliException($"{path}: cannot write the {what}: {(e is UnauthorizedAccessException ? "permission denied" : e.Message)}");
         }
         catch
         {

@@ -102,6 +102,6 @@ internal static class ExportCommand
         string? dir = Path.GetDirectoryName(Path.GetFullPath(target));
         if (Directory.Exists(target)) throw new CliException($"{target}: is a directory, not an output file");
         if (dir is not null && !Directory.Exists(dir)) throw new CliException($"{target}: cannot write the ONNX file: the directory {dir} does not exist");
-        Cli.WriteAtomically(target, "ONNX model", s => s.Write(model));
+        Cli.WriteAtomically(target, "ONNX file", s => s.Write(model));
     }
 }

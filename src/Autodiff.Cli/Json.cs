@@ -274,6 +274,26 @@ internal static class Json
         dtype == DType.I64 ? ((long)v).ToString(CultureInfo.InvariantCulture) :
         v.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>Writes where a graph first went non-finite as <c>{"op", "line", "column", "pass", "node"}</c> (line and
+    /// column null for a graph without program text), or <c>null</c>.</summary>
+    public static void WriteLocation(Utf8JsonWriter w, NonFiniteLocation? l)
+    {
+        if (l is null)
+        {
+            w.WriteNullValue();
+            return;
+        }
+        w.WriteStartObject();
+        w.WriteString("op", l.Op);
+        if (l.Line is int line) w.WriteNumber("line", line);
+        else w.WriteNull("line");
+        if (l.Column is int col) w.WriteNumber("column", col);
+        else w.WriteNull("column");
+        w.WriteString("pass", l.Pass);
+        w.WriteString("node", l.Expression);
+        w.WriteEndObject();
+    }
+
     /// <summary>Writes a shape as an array of integers.</summary>
     public static void WriteShape(Utf8JsonWriter w, string name, Shape shape)
     {

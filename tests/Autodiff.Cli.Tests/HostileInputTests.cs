@@ -126,7 +126,7 @@ public class HostileInputTests
     [InlineData("""{"x": [[1, 2, 3], 4]}""", "input 'x': ragged nested arrays: expected an array of length 3 at [1], found the number 4")]
     [InlineData("""{"x": [[1, 2, [3]], [4, 5, 6]]}""", "input 'x': ragged nested arrays: the element at [0, 2] is an array, but the first element at that depth is a number")]
     [InlineData("""{"x": [[[1], 2, 3], [4, 5, 6]]}""", "input 'x': expected shape [2, 3] (f32[2, 3]), found more than 2 nested arrays")]
-    [InlineData("""{"x": 7}""", "input 'x': expected shape [2, 3] (f32[2, 3]), found []")]
+    [InlineData("""{"x": 7}""", "input 'x': expected nested arrays of shape [2, 3] (f32[2, 3]), found the number 7")]
     [InlineData("""{"x": [[1, 2, 3], [4, 5, 1e39]]}""", "input 'x': 1e39 at [1, 2] is out of the range of f32 (write \"Infinity\" or \"-Infinity\" for an infinity)")]
     [InlineData("""{"x": [[1, 2, 3], [4, 5, "six"]]}""", "input 'x': expected a number (or \"NaN\", \"Infinity\", \"-Infinity\") at [1, 2], found the string \"six\"")]
     [InlineData("""{"x": [[1, 2, 3], [4, 5, 6]], "x": 1}""", "input 'x' is given twice")]

@@ -13,7 +13,7 @@ public sealed record InputFacts(int? ProbsAxis = null, int? Classes = null, bool
 
     /// <summary>Null if these facts can describe an input of <paramref name="type"/> and <paramref name="shape"/>;
     /// otherwise why not.</summary>
-    public string? Check(DType type, Shape shape)
+    public string? CheckDeclaration(DType type, Shape shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
         if (ProbsAxis is int a)

@@ -18,7 +18,7 @@ public sealed record InputOp(string InputName, DType Type, Shape Shape, InputFac
 
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs) =>
-        Facts.Check(Type, Shape) is { } error ? throw new ShapeException("input", $"'{InputName}': {error}") : (Shape, Type);
+        Facts.CheckDeclaration(Type, Shape) is { } error ? throw new ShapeException("input", $"'{InputName}': {error}") : (Shape, Type);
 
     /// <inheritdoc/>
     public override Op WithFloatType(DType dtype) => Type.IsFloat() ? this with { Type = dtype } : this;
