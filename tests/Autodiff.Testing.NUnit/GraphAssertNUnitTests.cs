@@ -55,7 +55,7 @@ public class GraphAssertNUnitTests
         var e = Assert.Throws<GraphAssertionException>(() => GraphAssert.HasFusedOp(r, "logsumexp"));
         Assert.That(e!.Message, Does.Contain("expected the fused op 'logsumexp'"));
         e = Assert.Throws<GraphAssertionException>(() => GraphAssert.NaiveAndSimplifiedAgree(r, scale: 1000));
-        Assert.That(e!.Message, Does.Contain("DISAGREE (non-finite on one side only)"));
+        Assert.That(e!.Message, Does.Contain("non-finite only in the actual"));
     }
 
     [Test]
