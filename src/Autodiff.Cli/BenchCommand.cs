@@ -46,11 +46,10 @@ internal static class BenchCommand
         var seed = Cli.SeedOption();
         var scale = Cli.ScaleOption();
         var json = Cli.JsonOption();
-        var recompute = Cli.RecomputeSharedOption();
-        var rules = Cli.RulesOption();
+        var sharing = new Cli.SharingFlags();
         var cmd = new Command("bench", "Time forward+backward passes (median over the iterations, after a warm-up) of the naive and/or simplified graph, and the simplification itself.")
         {
-            file, graphOpt, threads, iterations, inputs, seed, scale, json, recompute, rules,
+            file, graphOpt, threads, iterations, inputs, seed, scale, json, sharing.Recompute, sharing.Keep, sharing.Rules,
         };
         cmd.SetAction(pr =>
         {
@@ -63,7 +62,7 @@ internal static class BenchCommand
                 try
                 {
                     var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
-                    var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules)));
+                    var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t, sharing.Options(pr));
                     io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
                     return Program.ExitOk;
                 }

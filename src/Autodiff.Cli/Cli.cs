@@ -119,16 +119,40 @@ internal static class Cli
         HelpName = "NAME",
     };
 
-    public static Option<bool> RecomputeSharedOption() => new("--recompute-shared")
+    /// <summary>The simplifier flags of every verb that simplifies: the sharing policy (the default is stability first
+    /// (<see cref="SharingPolicy.StabilityFirst"/>); <c>--keep-shared</c> is speed first, <c>--recompute-shared</c> fuses
+    /// through every shared node) and <c>--rules FILE</c>.</summary>
+    public sealed class SharingFlags
     {
-        Description = "Fuse even when an interior node (the exp under a softmax, ...) has other consumers: it stays for them and the fused node recomputes it. Trades speed for stability; the trace notes each recompute.",
-    };
+        /// <summary><c>--recompute-shared</c>.</summary>
+        public Option<bool> Recompute { get; } = new("--recompute-shared")
+        {
+            Description = "Fuse even when an interior node (the exp under a softmax, ...) has other consumers and the fusion only saves work: it stays for them and the fused node recomputes it. The trace notes each recompute.",
+        };
 
-    public static Option<string?> RulesOption() => new("--rules")
-    {
-        Description = "A file of your own rewrite rules ('rule NAME: LHS => RHS [if PREDICATE(args)]' a line, # comments), run with the built-in ones. Each is checked for soundness when loaded; an unsound rule is refused with a counterexample.",
-        HelpName = "FILE",
-    };
+        /// <summary><c>--keep-shared</c>.</summary>
+        public Option<bool> Keep { get; } = new("--keep-shared")
+        {
+            Description = "Speed first: never fuse through an interior node that has other consumers, even where the fusion removes a path to NaN or inf (the default fuses there and notes the recompute).",
+        };
+
+        /// <summary><c>--rules FILE</c>.</summary>
+        public Option<string?> Rules { get; } = new("--rules")
+        {
+            Description = "A file of your own rewrite rules ('rule NAME: LHS => RHS [if PREDICATE(args)]' a line, # comments), run with the built-in ones. Each is checked for soundness when loaded; an unsound rule is refused with a counterexample.",
+            HelpName = "FILE",
+        };
+
+        /// <summary>The simplifier options the flags ask for (with the rules file loaded and checked).</summary>
+        public SimplifyOptions Options(ParseResult pr)
+        {
+            bool recompute = pr.GetValue(Recompute), keep = pr.GetValue(Keep);
+            if (recompute && keep) throw new CliException("--keep-shared and --recompute-shared are alternatives: give at most one");
+            var rules = pr.GetValue(Rules);
+            return new(Sharing: recompute ? SharingPolicy.Recompute : keep ? SharingPolicy.Keep : SharingPolicy.StabilityFirst,
+                UserRules: rules is null ? null : LoadRules(rules));
+        }
+    }
 
     /// <summary>The <c>--max-memory</c> option, given to every verb.</summary>
     public static Option<string?> MaxMemoryOption()
@@ -147,9 +171,6 @@ internal static class Cli
         return o;
     }
 
-    /// <summary>The simplifier options for the <c>--recompute-shared</c> flag and the <c>--rules</c> file.</summary>
-    public static SimplifyOptions Simplify(bool recomputeShared, string? rulesPath = null) =>
-        new(Sharing: recomputeShared ? SharingPolicy.Recompute : SharingPolicy.Keep, UserRules: rulesPath is null ? null : LoadRules(rulesPath));
 
     /// <summary>Reads and checks a rules file; its mistakes are user errors located as <c>file:line:column</c>.</summary>
     public static RuleSet LoadRules(string path)

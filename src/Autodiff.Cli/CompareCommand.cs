@@ -4,7 +4,7 @@ using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff compare FILE [--recompute-shared] [--rules FILE]</c>: runs the naive and the simplified graph on the same inputs and compares them.</summary>
+/// <summary><c>autodiff compare FILE [--keep-shared | --recompute-shared] [--rules FILE]</c>: runs the naive and the simplified graph on the same inputs and compares them.</summary>
 internal static class CompareCommand
 {
     /// <summary>The fewest timed runs after the warm-up (more run while 100 ms have not gone by).</summary>
@@ -17,11 +17,10 @@ internal static class CompareCommand
         var scale = Cli.ScaleOption();
         var inputs = Cli.InputsOption();
         var json = Cli.JsonOption();
-        var recompute = Cli.RecomputeSharedOption();
-        var rules = Cli.RulesOption();
+        var sharing = new Cli.SharingFlags();
         var cmd = new Command("compare", "Evaluate the naive and the simplified graph forward and backward on the same inputs; report values, where each went non-finite, times, gradient differences and a verdict in words.")
         {
-            file, seed, scale, inputs, json, recompute, rules,
+            file, seed, scale, inputs, json, sharing.Recompute, sharing.Keep, sharing.Rules,
         };
         cmd.SetAction(pr =>
         {
@@ -29,7 +28,7 @@ internal static class CompareCommand
             return Cli.Guard(io, path, () =>
             {
                 var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
-                var report = Compare(s, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules)));
+                var report = Compare(s, sharing.Options(pr));
                 io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
                 return Program.ExitOk;
             });
@@ -158,6 +157,8 @@ internal static class CompareCommand
         ];
         if (r.Sharing == SharingPolicy.Recompute)
             about.Add(["simplified with", "--recompute-shared (fusions recompute shared intermediates)"]);
+        else if (r.Sharing == SharingPolicy.Keep)
+            about.Add(["simplified with", "--keep-shared (no fusion through shared intermediates)"]);
         foreach (var line in Format.Table(about))
             w.WriteLine(line);
         w.WriteLine();

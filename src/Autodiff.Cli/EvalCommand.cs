@@ -4,7 +4,7 @@ using Autodiff.Rewrite;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff eval FILE [--naive] [--recompute-shared] [--rules FILE]</c>: the output and the gradients on given or generated inputs.</summary>
+/// <summary><c>autodiff eval FILE [--naive] [--keep-shared | --recompute-shared] [--rules FILE]</c>: the output and the gradients on given or generated inputs.</summary>
 internal static class EvalCommand
 {
     public static Command Create(CliIO io)
@@ -19,11 +19,10 @@ internal static class EvalCommand
             Description = "Evaluate the program as written instead of the simplified graph.",
         };
         var json = Cli.JsonOption();
-        var recompute = Cli.RecomputeSharedOption();
-        var rules = Cli.RulesOption();
+        var sharing = new Cli.SharingFlags();
         var cmd = new Command("eval", "Evaluate the program (simplified unless --naive) and print the output and the gradients.")
         {
-            file, inputs, seed, scale, wrt, naive, json, recompute, rules,
+            file, inputs, seed, scale, wrt, naive, json, sharing.Recompute, sharing.Keep, sharing.Rules,
         };
         cmd.SetAction(pr =>
         {
@@ -33,7 +32,7 @@ internal static class EvalCommand
                 var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
                 var targets = GradCommand.Targets(s.Graph, pr.GetValue(wrt));
                 bool asWritten = pr.GetValue(naive);
-                var graph = asWritten ? s.Graph : Simplifier.Simplify(s.Graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
+                var graph = asWritten ? s.Graph : Simplifier.Simplify(s.Graph, sharing.Options(pr)).After;
                 var tape = new Tape(graph, targets) { DetectNonFinite = NonFiniteCheck.Report };
                 var (value, grads) = Runner.Run(tape, s.Values, Runner.Cotangent(graph));
                 io.Out.WriteLine(pr.GetValue(json)

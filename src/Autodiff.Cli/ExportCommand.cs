@@ -4,7 +4,7 @@ using Autodiff.Rewrite;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff export FILE --onnx OUT [--naive] [--recompute-shared] [--rules FILE]</c>: the forward graph (simplified unless --naive) as an ONNX model.</summary>
+/// <summary><c>autodiff export FILE --onnx OUT [--naive] [--keep-shared | --recompute-shared] [--rules FILE]</c>: the forward graph (simplified unless --naive) as an ONNX model.</summary>
 internal static class ExportCommand
 {
     public static Command Create(CliIO io)
@@ -20,11 +20,10 @@ internal static class ExportCommand
         {
             Description = "Export the program as written instead of the simplified graph.",
         };
-        var recompute = Cli.RecomputeSharedOption();
-        var rules = Cli.RulesOption();
+        var sharing = new Cli.SharingFlags();
         var cmd = new Command("export", "Write the program's forward graph (simplified unless --naive) as an ONNX model.")
         {
-            file, onnx, naive, recompute, rules,
+            file, onnx, naive, sharing.Recompute, sharing.Keep, sharing.Rules,
         };
         cmd.SetAction(pr =>
         {
@@ -33,7 +32,7 @@ internal static class ExportCommand
             {
                 var written = ProgramSource.Load(path, io.In).Parse();
                 bool asWritten = pr.GetValue(naive);
-                var graph = asWritten ? written : Simplifier.Simplify(written, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
+                var graph = asWritten ? written : Simplifier.Simplify(written, sharing.Options(pr)).After;
                 string target = pr.GetValue(onnx)!;
                 if (string.IsNullOrWhiteSpace(target))
                     throw new CliException("--onnx: the output path is empty; give a file name, or - for standard output");

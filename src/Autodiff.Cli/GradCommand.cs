@@ -4,7 +4,7 @@ using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff grad FILE [--wrt NAME...] [--raw] [--recompute-shared] [--rules FILE] [--expect GOLDEN [--update]]</c>: the backward graphs of the
+/// <summary><c>autodiff grad FILE [--wrt NAME...] [--raw] [--keep-shared | --recompute-shared] [--rules FILE] [--expect GOLDEN [--update]]</c>: the backward graphs of the
 /// naive and the simplified program, canonicalized unless <c>--raw</c>, printed or checked against a golden file.</summary>
 internal static class GradCommand
 {
@@ -18,12 +18,11 @@ internal static class GradCommand
         {
             Description = "Print the backward graphs as the ops' gradients build them, without the canonicalize phase.",
         };
-        var recompute = Cli.RecomputeSharedOption();
-        var rules = Cli.RulesOption();
+        var sharing = new Cli.SharingFlags();
         var expect = new Expect();
         var cmd = new Command("grad", "Print the backward graph (grad_<input> = ...) of the naive and of the simplified program in the expression language, canonicalized unless --raw, or check them against a golden file (--expect).")
         {
-            file, wrt, inputs, raw, recompute, rules,
+            file, wrt, inputs, raw, sharing.Recompute, sharing.Keep, sharing.Rules,
         };
         foreach (var o in expect.Options) cmd.Add(o);
         cmd.SetAction(pr =>
@@ -34,7 +33,7 @@ internal static class GradCommand
                 string? golden = expect.Golden(pr);
                 var s = Session.Open(io, path, pr.GetValue(inputs), 0, 1);
                 var names = Targets(s.Graph, pr.GetValue(wrt));
-                var simplified = Simplifier.Simplify(s.Graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules))).After;
+                var simplified = Simplifier.Simplify(s.Graph, sharing.Options(pr)).After;
                 var w = new StringWriter { NewLine = "\n" };
                 if (s.Graph.Output.Shape.Size != 1)
                     w.WriteLine($"# the output is {s.Graph.Output.DType.Name()}{s.Graph.Output.Shape}, not a scalar: the backward graphs are seeded with a cotangent of ones");
@@ -47,7 +46,7 @@ internal static class GradCommand
                 {
                     var given = pr.GetValue(wrt);
                     string command = string.Join(" ", new[] { "grad", path, given is { Length: > 0 } ? "--wrt " + string.Join(" ", given) : "",
-                        pr.GetValue(raw) ? "--raw" : "", pr.GetValue(recompute) ? "--recompute-shared" : "", pr.GetValue(rules) is { } r ? "--rules " + r : "" }.Where(a => a.Length > 0));
+                        pr.GetValue(raw) ? "--raw" : "", pr.GetValue(sharing.Recompute) ? "--recompute-shared" : "", pr.GetValue(sharing.Keep) ? "--keep-shared" : "", pr.GetValue(sharing.Rules) is { } r ? "--rules " + r : "" }.Where(a => a.Length > 0));
                     return expect.Check(io, pr, golden, w.ToString(), command);
                 }
                 io.Out.WriteLine(w.ToString());

@@ -55,6 +55,7 @@ internal static class Program
             BenchCommand.Create(io),
             EvalCommand.Create(io),
             ExportCommand.Create(io),
+            LintCommand.Create(io),
         };
         try
         {

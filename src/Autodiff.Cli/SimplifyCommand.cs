@@ -6,7 +6,7 @@ using Autodiff.Text;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff simplify FILE [--recompute-shared] [--rules FILE] [--json | --dot | --mermaid | --expect GOLDEN [--trace] [--near-misses] [--update]]</c>:
+/// <summary><c>autodiff simplify FILE [--keep-shared | --recompute-shared] [--rules FILE] [--json | --dot | --mermaid | --expect GOLDEN [--trace] [--near-misses] [--update]]</c>:
 /// the simplified program with the rewrites and near misses, the graphs before and after as a picture, or a check of the
 /// simplified program against a golden file.</summary>
 internal static class SimplifyCommand
@@ -17,8 +17,7 @@ internal static class SimplifyCommand
         var json = Cli.JsonOption();
         var dot = new Option<bool>("--dot") { Description = "Print the graphs before and after as one Graphviz DOT document instead." };
         var mermaid = new Option<bool>("--mermaid") { Description = "Print the graphs before and after as one Mermaid flowchart instead." };
-        var recompute = Cli.RecomputeSharedOption();
-        var rules = Cli.RulesOption();
+        var sharing = new Cli.SharingFlags();
         var expect = new Expect();
         var trace = new Option<bool>("--trace") { Description = "With --expect: the golden text also holds the rewrites (the rewrites (N): section)." };
         var nearMisses = new Option<bool>("--near-misses") { Description = "With --expect: the golden text also holds the near misses (the near misses (N): section)." };
@@ -28,8 +27,9 @@ internal static class SimplifyCommand
             json,
             dot,
             mermaid,
-            recompute,
-            rules,
+            sharing.Recompute,
+            sharing.Keep,
+            sharing.Rules,
             trace,
             nearMisses,
         };
@@ -45,11 +45,11 @@ internal static class SimplifyCommand
                 if (golden is null && (pr.GetValue(trace) || pr.GetValue(nearMisses)))
                     throw new CliException("--trace and --near-misses choose what --expect compares; without --expect the text output has both");
                 var graph = ProgramSource.Load(path, io.In).Parse();
-                var result = Simplifier.Simplify(graph, Cli.Simplify(pr.GetValue(recompute), pr.GetValue(rules)));
+                var result = Simplifier.Simplify(graph, sharing.Options(pr));
                 if (golden is not null)
                 {
                     string command = string.Join(" ", new[] { "simplify", path,
-                        pr.GetValue(recompute) ? "--recompute-shared" : "", pr.GetValue(rules) is { } r ? "--rules " + r : "", pr.GetValue(trace) ? "--trace" : "", pr.GetValue(nearMisses) ? "--near-misses" : "" }.Where(a => a.Length > 0));
+                        pr.GetValue(sharing.Recompute) ? "--recompute-shared" : "", pr.GetValue(sharing.Keep) ? "--keep-shared" : "", pr.GetValue(sharing.Rules) is { } r ? "--rules " + r : "", pr.GetValue(trace) ? "--trace" : "", pr.GetValue(nearMisses) ? "--near-misses" : "" }.Where(a => a.Length > 0));
                     // A golden file saved from the plain text output (`simplify FILE > GOLDEN`) holds the whole report.
                     string text = IsWholeReport(golden) ? ToText(result) : GraphText.Simplified(result, pr.GetValue(trace), pr.GetValue(nearMisses));
                     return expect.Check(io, pr, golden, text, command);

@@ -24,27 +24,37 @@ public class BehaviourTests
         Assert.Equal(JsonValueKind.Null, j.GetProperty("maxAbsGradDiff").ValueKind);   // non-finite on one side only
     }
 
-    /// <summary>near_miss_shared keeps its shared exp by default, so both graphs overflow at scale 1000; with
-    /// --recompute-shared the simplified graph is finite, and the text says which simplifier ran.</summary>
+    /// <summary>near_miss_shared keeps its shared exp under --keep-shared, so both graphs overflow at scale 1000; by
+    /// default (stability first) and with --recompute-shared the simplified graph is finite, and the text says which
+    /// simplifier ran.</summary>
     [Fact]
     public void CompareRecomputeSharedFusesSharedIntermediates()
     {
         string[] args = ["compare", Sample("near_miss_shared"), "--scale", "1000", "--json"];
-        var keep = Json(Run(args));
+        var keep = Json(Run([.. args, "--keep-shared"]));
         Assert.True(keep.GetProperty("simplified").GetProperty("nonFinite").GetInt32() > 0, keep.ToString());
-        var recompute = Json(Run([.. args, "--recompute-shared"]));
-        Assert.True(recompute.GetProperty("naive").GetProperty("nonFinite").GetInt32() > 0, recompute.ToString());
-        Assert.Equal(0, recompute.GetProperty("simplified").GetProperty("nonFinite").GetInt32());
+        foreach (var stable in new[] { Json(Run(args)), Json(Run([.. args, "--recompute-shared"])) })
+        {
+            Assert.True(stable.GetProperty("naive").GetProperty("nonFinite").GetInt32() > 0, stable.ToString());
+            Assert.Equal(0, stable.GetProperty("simplified").GetProperty("nonFinite").GetInt32());
+            Assert.False(stable.GetProperty("agree").GetBoolean());   // the naive graph overflows
+        }
 
         var text = Run("compare", Sample("near_miss_shared"), "--recompute-shared");
         Assert.True(text.Code == 0, text.ToString());
         Assert.Contains("simplified with  --recompute-shared", text.Out);
-        Assert.False(recompute.GetProperty("agree").GetBoolean());   // the naive graph overflows
-        Assert.DoesNotContain("--recompute-shared", Run("compare", Sample("near_miss_shared")).Out);
+        Assert.Contains("simplified with  --keep-shared", Run("compare", Sample("near_miss_shared"), "--keep-shared").Out);
+        var plain = Run("compare", Sample("near_miss_shared")).Out;
+        Assert.DoesNotContain("--recompute-shared", plain);
+        Assert.DoesNotContain("--keep-shared", plain);
+        var both = Run("compare", Sample("near_miss_shared"), "--keep-shared", "--recompute-shared");
+        Assert.Equal(2, both.Code);
+        Assert.Contains("--keep-shared and --recompute-shared are alternatives", both.Err);
     }
 
-    /// <summary>Every verb that simplifies takes --recompute-shared: on near_miss_shared (whose exp is shared) the
-    /// simplified graph it uses then differs from the default one; the flag never changes the naive side.</summary>
+    /// <summary>Every verb that simplifies takes --keep-shared and --recompute-shared: on near_miss_shared (whose exp is
+    /// shared) the speed-first graph differs from the default (stability first) one, which fuses as --recompute-shared
+    /// does; the flags never change the naive side.</summary>
     [Theory]
     [InlineData("grad")]
     [InlineData("eval", "--json")]
@@ -53,12 +63,14 @@ public class BehaviourTests
     {
         string[] args = [verb, Sample("near_miss_shared"), "--scale", "1000", .. extra];
         if (verb == "grad") args = [verb, Sample("near_miss_shared")];
-        var keep = Run(args);
+        var keep = Run([.. args, "--keep-shared"]);
+        var stable = Run(args);
         var recompute = Run([.. args, "--recompute-shared"]);
-        Assert.True(keep.Code == 0 && recompute.Code == 0, keep + "\n" + recompute);
-        if (extra.Contains("--naive")) Assert.Equal(keep.Out, recompute.Out);
-        else Assert.NotEqual(keep.Out, recompute.Out);
-        if (verb == "eval" && !extra.Contains("--naive")) Assert.DoesNotContain("NaN", recompute.Out);
+        Assert.True(keep.Code == 0 && stable.Code == 0 && recompute.Code == 0, keep + "\n" + stable + "\n" + recompute);
+        if (extra.Contains("--naive")) Assert.Equal(keep.Out, stable.Out);
+        else Assert.NotEqual(keep.Out, stable.Out);
+        Assert.Equal(stable.Out, recompute.Out);
+        if (verb == "eval" && !extra.Contains("--naive")) Assert.DoesNotContain("NaN", stable.Out);
     }
 
     [Fact]
@@ -76,6 +88,8 @@ public class BehaviourTests
         }
         var bench = Run("bench", Sample("near_miss_shared"), "--iterations", "2", "--recompute-shared");
         Assert.True(bench.Code == 0, bench.ToString());
+        var speed = Run("bench", Sample("near_miss_shared"), "--iterations", "2", "--keep-shared");
+        Assert.True(speed.Code == 0, speed.ToString());
     }
 
     /// <summary>The benchmark workloads as programs (samples/bench, for <c>autodiff bench</c>): each parses, and the naive

@@ -261,14 +261,14 @@ public sealed record LogSoftmaxOp(int Axis) : RowwiseOp(Axis), IOpFunctions
         [g - node.Inputs[0].Expr.Softmax(Axis) * g.Sum(Axis, keepDims: true)];
 }
 
-/// <summary><c>logsumexp(x, axis=..., keepdims=...)</c>: log Σ exp(x) over one run of adjacent axes (all axes when none are
-/// given), computed as max + log Σ exp(x − max) with the sum accumulated in double, so it is stable for every finite
+/// <summary><c>logsumexp(x, axis=..., keepdims=...)</c>: log Σ exp(x) over any set of axes (all axes when none are
+/// given; axes that are not one adjacent run are gathered into rows on a copy, like <c>sum</c> accepts them), computed as max + log Σ exp(x − max) with the sum accumulated in double, so it is stable for every finite
 /// input. The backward is gx += g ⊙ exp(x − lse), evaluated from the saved row max and sum (or, when the tape planned
 /// this node to overwrite x's gradient and rows are short, by scaling the exp(x − max) the forward left there).
 /// Non-finite policy: a row with NaN gives NaN and a NaN gradient in that row only; a row of only −inf (or an empty row)
 /// gives −inf with gradient 0 (not NaN); a row with +inf gives +inf and its gradient g is shared equally among the
 /// row's +inf entries (0 elsewhere), the limit of the softmax as those entries grow together.</summary>
-/// <param name="Axes">The reduced axes: resolved, sorted, distinct and adjacent (one contiguous run).</param>
+/// <param name="Axes">The reduced axes: resolved, sorted and distinct.</param>
 /// <param name="KeepDims">Keep the reduced axes as size 1.</param>
 public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
 {
@@ -292,18 +292,57 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
         var x = inputs[0].Shape;
         foreach (var a in Axes) FusedShapes.Axis(this, a, x);
         for (int i = 1; i < Axes.Count; i++)
-        {
             if (Axes[i] <= Axes[i - 1]) throw new ShapeException(Name, $"axes {Axes} must be sorted and distinct (shape {x})");
-            if (Axes[i] != Axes[i - 1] + 1)
-                throw new ShapeException(Name, $"axes {Axes} of shape {x} are not one contiguous run of adjacent axes; transpose them together first");
-        }
         return (ReduceOp.ReducedShape(x, Axes, KeepDims), inputs[0].DType);
     }
 
+    /// <summary>True when the reduced axes are one run of adjacent axes, so the rows are read in place (or packed);
+    /// otherwise the kernels run on a copy with the kept axes first and the reduced axes last.</summary>
+    private bool Adjacent => Axes.Count < 2 || Axes[^1] - Axes[0] == Axes.Count - 1;
+
     private RowLayout Layout(Shape x)
     {
+        if (!Adjacent)
+        {
+            int n = Axes.Aggregate(1, (p, a) => p * x[a]);
+            return new RowLayout(n == 0 ? 0 : x.Size / n, n, 1);
+        }
         int from = Axes.Count > 0 ? Axes[0] : x.Rank;
         return RowLayout.Of(x, from, from + Axes.Count);
+    }
+
+    /// <summary>The kept axes in order, then the reduced axes.</summary>
+    private IntList Gather(int rank) => new([.. Enumerable.Range(0, rank).Where(a => !Axes.Contains(a)), .. Axes]);
+
+    /// <summary>x as [rows, N] rows over non-adjacent axes: a pooled copy with the reduced axes moved last.</summary>
+    private T[] Gathered<T>(Tensor x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var a = System.Buffers.ArrayPool<T>.Shared.Rent(Math.Max(1, x.Size));
+        TransposeOp.Permute<T>(x.Span<T>(), x.Shape, Gather(x.Shape.Rank), a.AsSpan(0, x.Size), accumulate: false);
+        return a;
+    }
+
+    private void ForwardGathered<T>(OpContext c, RowLayout l, RowState st) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var x = Gathered<T>(c.Inputs[0]);
+        Rows.LogSumExpForward(x, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows));
+        System.Buffers.ArrayPool<T>.Shared.Return(x);
+        st.Stashed = false;
+    }
+
+    private void BackwardGathered<T>(OpContext c, Tensor gx, RowLayout l, RowState st) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var pool = System.Buffers.ArrayPool<T>.Shared;
+        var x = Gathered<T>(c.Inputs[0]);
+        var d = pool.Rent(Math.Max(1, gx.Size));
+        Rows.LogSumExpBackward(x, (T[])c.GradOutput.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), d, l.Rows, l.N, accumulate: false);
+        var gather = Gather(gx.Shape.Rank);
+        var inverse = new int[gather.Count];
+        for (int i = 0; i < inverse.Length; i++) inverse[gather[i]] = i;
+        var gatheredShape = new Shape(gather.Select(a => gx.Shape[a]).ToArray());
+        TransposeOp.Permute<T>(d.AsSpan(0, gx.Size), gatheredShape, new IntList(inverse), gx.Span<T>(), st.Accumulates(0));
+        pool.Return(x);
+        pool.Return(d);
     }
 
     /// <inheritdoc/>
@@ -313,6 +352,7 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
     {
         var l = Layout(c.Inputs[0].Shape);
         var st = (RowState)c.State!;
+        if (!Adjacent) { ForwardGathered<T>(c, l, st); return; }
         using var x = RowBuffer<T>.Read(c.Inputs[0], l);
         var stash = st.Stash<T>(c, l);
         Rows.LogSumExpForward(x.Array, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), stash);
@@ -324,6 +364,7 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
         if (c.InputGrads[0] is not { } gx) return;
         var l = Layout(gx.Shape);
         var st = (RowState)c.State!;
+        if (!Adjacent) { BackwardGathered<T>(c, gx, l, st); return; }
         using var x = RowBuffer<T>.Read(c.Inputs[0], l);
         using var d = RowBuffer<T>.Target(gx, l, clear: false);
         Rows.LogSumExpBackward(x.Array, (T[])c.GradOutput.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), d.Array, l.Rows, l.N, st.KernelAccumulates(0, d), st.Stashed);
@@ -338,6 +379,12 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
     private protected override void ForwardBackward<T>(OpContext c)
     {
         var gx = c.InputGrads[0]!;
+        if (!Adjacent)
+        {
+            Forward<T>(c);
+            Backward<T>(c);
+            return;
+        }
         var l = Layout(gx.Shape);
         var st = (RowState)c.State!;
         using var x = RowBuffer<T>.Read(c.Inputs[0], l);
@@ -364,7 +411,7 @@ public readonly partial struct Expr
     /// <summary><c>log_softmax(x, axis)</c>: stable log-softmax along one axis (see <see cref="LogSoftmaxOp"/>).</summary>
     public Expr LogSoftmax(int axis = -1) => Apply(new LogSoftmaxOp(Shape.Axis(axis, "log_softmax")));
 
-    /// <summary><c>logsumexp(x, axis=..., keepdims=...)</c> over one run of adjacent axes (all axes if none);
+    /// <summary><c>logsumexp(x, axis=..., keepdims=...)</c> over any axes (all axes if none);
     /// see <see cref="LogSumExpOp"/>.</summary>
     public Expr LogSumExp(int[]? axes = null, bool keepDims = false) => Apply(new LogSumExpOp(ResolveAxes(axes, "logsumexp"), keepDims));
 

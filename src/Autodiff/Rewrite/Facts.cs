@@ -23,11 +23,16 @@ public static partial class Facts
     public static string? SumsToOne(Node p, int axis)
     {
         var s = RowSum(p, axis, p.Shape[axis]);
-        return s is double v && Math.Abs(v - 1) <= 1e-12
+        return s is double v && Math.Abs(v - 1) <= SumTolerance(p.DType)
             ? null
             : $"targets {Text.Printer.PrintExpression(p)} are not known to sum to 1 along axis {axis}" +
               (s is double w ? $" (they sum to {w:R})" : " (declare the input probs(axis=" + axis + "), or use one_hot, softmax, or a convex combination of those)");
     }
+
+    /// <summary>How far a row sum proved from constants may be from 1: 1e-12 in f64, and in f32 a few ulps per class of
+    /// rounding (the constants of an f32 program are f32: 0.9·one_hot + 0.1/5 sums to 0.99999997), 16 ulps of 1. The
+    /// fused gradient then differs from the exact q·Σp − p by q·(Σp − 1), below the element type's rounding.</summary>
+    public static double SumTolerance(DType t) => t == DType.F32 ? 16 * Math.Pow(2, -23) : 1e-12;
 
     /// <summary>The proved constant row sum of <paramref name="p"/> along <paramref name="axis"/> of a full shape whose size
     /// there is <paramref name="size"/>; null if unknown. Covers declared <c>probs</c> inputs, one_hot, softmax, x / sum(x),
@@ -108,7 +113,8 @@ public static partial class Facts
             ConstantOp c => c.Value > 0,
             ExpOp or SoftplusOp or SigmoidOp => true,   // exp underflows to 0 only for inputs below about −745; the rules using this accept that
             SoftmaxOp => true,
-            SqrtOp or AbsOp or StopGradientOp or AddOp or MulOp or DivOp or SumOp or MeanOp or MaxOp or MinOp
+            AddOp => All() || x.Inputs.Any(i => IsPositive(i, depth + 1)) && x.Inputs.All(i => IsNonNegative(i, depth + 1)),
+            SqrtOp or AbsOp or StopGradientOp or MulOp or DivOp or SumOp or MeanOp or MaxOp or MinOp
                 or ReshapeOp or BroadcastToOp or TransposeOp or ProdOp or PNormOp => All(),
             MaximumOp => x.Inputs.Any(i => IsPositive(i, depth + 1)),
             MinimumOp => All(),

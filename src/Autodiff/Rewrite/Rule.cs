@@ -31,6 +31,11 @@ public sealed record Rule(
     /// <summary>True for a rule that fires even when an interior node has other consumers, under every
     /// <see cref="SharingPolicy"/> (its trace still notes the recompute). Only <c>one-minus-sigmoid</c>: see docs/rules.md.</summary>
     public bool FiresWhenShared { get; init; }
+
+    /// <summary>True for a rule that removes a path to NaN or inf (an overflowing exp, a log of an underflowed value, a
+    /// cancellation to 0 under a log or a division). Under the default <see cref="SharingPolicy.StabilityFirst"/> such a
+    /// rule fires even when an interior node has other consumers, and its trace notes the recompute.</summary>
+    public bool Stabilizes { get; init; }
 }
 
 /// <summary>The bindings of a structural match: named nodes, named integers (axes), and the interior nodes the rewrite

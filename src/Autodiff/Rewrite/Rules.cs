@@ -5,7 +5,7 @@ namespace Autodiff.Rewrite;
 /// generic matcher; the few that a pattern cannot express keep a hand-written matcher, with the reason beside it. The small
 /// algebra of <see cref="Canonical"/> runs in every phase, so the patterns of later phases see canonical forms (negations
 /// pulled out of products and reductions, reciprocals turned into divisions, redundant reshapes and broadcasts dropped).</summary>
-public static class Rules
+public static partial class Rules
 {
     private const RuleSharing Free = RuleSharing.Free;
 
@@ -159,7 +159,7 @@ public static class Rules
     [
         P("softmax", "exp(x) / sum(exp(y), axis=a, keepdims=k) => softmax(x, axis=a) if same_exponent(x, y) and one_axis(a) and keepdims(k)"),
         P("softmax-shift", "softmax(x - c, axis=a) => softmax(x, axis=a) if constant_along(c, x, a)", Free),
-        P("logsumexp", "log(sum(exp(x), axis=a, keepdims=k)) => logsumexp(x, axis=a, keepdims=k) if adjacent(a)"),
+        P("logsumexp", "log(sum(exp(x), axis=a, keepdims=k)) => logsumexp(x, axis=a, keepdims=k)"),
     ];
 
     /// <summary><c>c' + logsumexp(x - c, axis=a) => logsumexp(x, axis=a)</c> when c is constant along a and c' is c
@@ -299,11 +299,22 @@ public static class Rules
         P("sparse-from-one-hot", "softmax_cross_entropy(z, one_hot(t, c, dtype=d), axis=-1, normalized=n) => sparse_softmax_cross_entropy(z, t)", Free),
     ];
 
-    /// <summary>The phases, in order.</summary>
-    public static IReadOnlyList<RuleSet> Phases { get; } =
+    private static IReadOnlyList<RuleSet>? _phases;
+
+    /// <summary>The stabilize rules that only save work: under <see cref="SharingPolicy.StabilityFirst"/> they do not fuse
+    /// through a shared node; every other stabilize rule removes a path to NaN or inf (<see cref="Rule.Stabilizes"/>).</summary>
+    private static readonly HashSet<string> SavesWorkOnly = ["log-softmax-from-logsumexp", "prod-from-exp-sum-log"];
+
+    private static IEnumerable<Rule> Stabilizing(IEnumerable<Rule> rules) =>
+        rules.Select(r => SavesWorkOnly.Contains(r.Name) || r.Stabilizes ? r : r with { Stabilizes = true });
+
+    /// <summary>The phases, in order (built on first use: the rules live in several files of this partial class, whose
+    /// static fields initialise in no fixed order).</summary>
+    public static IReadOnlyList<RuleSet> Phases => _phases ??=
     [
         Canonicalize,
-        new("stabilize", [.. Canonical, .. Normalizers, LogSumExpShift, .. LogSoftmax, .. Elementwise, .. Products]),
+        new("stabilize", [.. Canonical, .. DropNonNegativeGuards, .. Stabilizing([.. Normalizers.Take(1), ExpOverSumExp, .. Normalizers.Skip(1), SoftmaxFromExpLogSoftmax,
+            LogSumExpShift, .. LogSoftmax, .. ExpForms, .. Elementwise.Take(2), SigmoidGeneral, .. Elementwise.Skip(2), .. LogOnePlus, LogOfQuotient, LogOfProduct, PNormOfNonNegative, .. Products])]),
         new("fuse", [.. Canonical, CrossEntropy, CrossEntropyMean, .. Sparse]),
     ];
 

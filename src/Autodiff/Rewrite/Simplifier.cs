@@ -6,20 +6,26 @@ namespace Autodiff.Rewrite;
 /// <param name="MaxIterations">Most passes over the graph per phase.</param>
 /// <param name="MaxNodes">Stop when the graph grows past this many nodes.</param>
 /// <param name="Phases">The rule sets, run in order, each to a fixed point (default: <see cref="Rules.Phases"/>).</param>
-/// <param name="Sharing">What a fusion does when an interior node it would remove has another consumer (default: <see cref="SharingPolicy.Keep"/>).</param>
+/// <param name="Sharing">What a fusion does when an interior node it would remove has another consumer (default:
+/// <see cref="SharingPolicy.StabilityFirst"/>).</param>
 /// <param name="UserRules">Users' own rules (<see cref="RuleSet.Parse"/>), tried in every phase after the built-in ones.</param>
 public sealed record SimplifyOptions(int MaxIterations = 100, int MaxNodes = 10_000_000, IReadOnlyList<RuleSet>? Phases = null,
-    SharingPolicy Sharing = SharingPolicy.Keep, RuleSet? UserRules = null);
+    SharingPolicy Sharing = SharingPolicy.StabilityFirst, RuleSet? UserRules = null);
 
 /// <summary>What a rule does when an interior node of its match (the <c>exp</c> under a softmax, the softmax under a
 /// <c>log</c>, …) is also used outside the matched subgraph.</summary>
 public enum SharingPolicy
 {
-    /// <summary>Do not fire; report a near miss. Fusing would compute the shared node's work twice.</summary>
+    /// <summary>Speed first: do not fire; report a near miss. Fusing would compute the shared node's work twice.</summary>
     Keep,
     /// <summary>Fire anyway: the shared node stays for its other consumers and the fused node recomputes what it needs.
     /// The rewrite's <see cref="RewriteStep.Note"/> says what was recomputed. Choose it for stability over speed.</summary>
     Recompute,
+    /// <summary>The default: fire when the rule removes a path to NaN or inf (<see cref="Rule.Stabilizes"/>: the entropy
+    /// <c>p * log(p)</c> with p a softmax, KL, binary cross-entropy with a shared sigmoid), recomputing the shared work and
+    /// noting it in the trace; otherwise (a fusion that only saves work, such as the cross-entropy ops) behave as
+    /// <see cref="Keep"/>.</summary>
+    StabilityFirst,
 }
 
 /// <summary>Why simplification stopped.</summary>
@@ -181,7 +187,8 @@ public static class Simplifier
                     if (match is null) continue;
                     var shared = Shared(match, uses);
                     var reason = rule.Precondition(match);
-                    if (reason is null && shared is not null && options.Sharing == SharingPolicy.Keep && !rule.FiresWhenShared)
+                    if (reason is null && shared is not null && !rule.FiresWhenShared
+                        && (options.Sharing == SharingPolicy.Keep || options.Sharing == SharingPolicy.StabilityFirst && !rule.Stabilizes))
                         reason = $"{Text.Printer.PrintExpression(shared[0].Node)} is also used outside the pattern; fusing would compute it twice";
                     if (reason is not null)
                     {

@@ -11,6 +11,9 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
     private DType _default = DType.F32;
     private readonly Dictionary<Node, (int Line, int Column)> _positions = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>Where each node was written.</summary>
+    public SourceMap Map { get; } = new();
+
     public Graph Run()
     {
         _default = program.OfType<InputStatement>().Select(s => s.Type).Where(t => t.IsFloat()).DefaultIfEmpty(DType.F32).First();
@@ -25,6 +28,7 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
                 {
                     CheckUndefined(s.Name, s.Line, s.Col);
                     var value = Wrap("input", s.Line, s.Col, () => _builder.Input(s.Name, s.Type, new Shape(s.Dims), s.Facts));
+                    Map.Record(value.Node, s.Line, s.Col);
                     _env[s.Name] = (value, s.Line);
                     break;
                 }
@@ -97,6 +101,7 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
                 foreach (var o in operands) if (o.Weak) Materialize(o, context);
             }
             n.Value = Build(n, DType.F32);
+            if (n is not NameAst) Map.Record(n.Value.Value.Node, n.Line, n.Col);
         }
         if (root.Weak) Materialize(root, _default);
         return root.Value!.Value;
@@ -105,7 +110,11 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
     /// <summary>Builds a subtree made only of literals, every literal becoming a constant of <paramref name="type"/>.</summary>
     private void Materialize(Ast root, DType type)
     {
-        foreach (var n in PostOrder(root)) n.Value = Build(n, type);
+        foreach (var n in PostOrder(root))
+        {
+            n.Value = Build(n, type);
+            Map.Record(n.Value.Value.Node, n.Line, n.Col);
+        }
     }
 
     private Expr Build(Ast n, DType literalType)

@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Autodiff.Text;
 
-/// <summary>Prints graphs in the expression language (the inverse of <see cref="Parser.Parse"/>):
+/// <summary>Prints graphs in the expression language (the inverse of <see cref="Parser.Parse(string)"/>):
 /// <c>Parser.Parse(Printer.Print(g))</c> rebuilds the same ops, attributes, shapes, element types and names.
 /// <para>A program lists the declared inputs, then one assignment per node that has a name, is used more than once
 /// (auto-named <c>t1</c>, <c>t2</c>, ...), is a result, or would otherwise make an expression nest more than

@@ -37,6 +37,8 @@ public class OpGradientTable
         new("expm1", [F("x", Dist.Normal, 2, 3)], x => x[0].Expm1()),
         new("log1mexp", [F("x", Dist.Positive, 2, 3)], x => (-x[0]).Log1mexp()),
         new("logdiffexp", [F("a", Dist.Positive, 2, 3), F("b", Dist.Normal, 3)], x => (x[0] + x[1]).LogDiffExp(x[1])),
+        new("logsumexp axes (0, 2)", [F("x", Dist.Normal, 2, 3, 4)], x => x[0].LogSumExp([0, 2])),
+        new("logsumexp axes (0, 2) keepdims", [F("x", Dist.Normal, 2, 3, 4)], x => x[0].LogSumExp([0, 2], keepDims: true)),
         new("log1m_softmax axis 1", [F("x", Dist.Normal, 3, 4)], x => (x[0] * 3).Log1mSoftmax(1)),
         new("log1m_softmax axis 0", [F("x", Dist.Normal, 3, 4, 2)], x => (x[0] * 3).Log1mSoftmax(0)),
         new("add", [F("a", Dist.Normal, 2, 3, 4), F("b", Dist.Normal, 3, 1)], x => x[0] + x[1]),
