@@ -207,6 +207,10 @@ public static partial class Rules
         P("nce-posterior", "log(exp(s) / (exp(s) + c)) => log_sigmoid(s - log(c)) if positive(c)"),
         P("nce-noise-posterior", "log(c / (exp(s) + c)) => log_sigmoid(log(c) - s) if positive(c)"),
         P("logaddexp", "log(exp(a) + exp(b)) => logaddexp(a, b)"),
+        // The truncated Gumbel of stochastic beam search as written (docs/stochastic.md); + is commutative in the matcher,
+        // so the two groupings cover every order of the three terms.
+        P("truncated-gumbel", "log(exp(-t) - exp(-z) + exp(-g)) => -truncated_gumbel(g, z, t)"),
+        P("truncated-gumbel", "log(exp(-t) + exp(-g) - exp(-z)) => -truncated_gumbel(g, z, t)"),
     ];
 
     /// <summary><c>exp(sum(log(x), axis=a)) => prod(x, axis=a)</c> where x is proved &gt; 0: the log trick undone, so the

@@ -74,6 +74,8 @@ public class OpGradientTable
         new("take axis 0", [F("z", Dist.Normal, 3, 4), I("t", Dist.Classes3, 4)], x => x[0].Take(x[1], 0)),
         new("take along axis", [F("z", Dist.Normal, 4, 3), I("t", Dist.Classes3, 4, 2)], x => x[0].Take(x[1], 1)),
         new("where", [F("m", Dist.Mask, 3, 1), F("a", Dist.Normal, 3, 4), F("b", Dist.Normal, 4)], x => Expr.Where(x[0], x[1], x[2])),
+        // g below z (the beam search's domain): z = softplus(·) + 2 and g = 0.3·N(0, 1)
+        new("truncated_gumbel", [F("g", Dist.Normal, 3, 4), F("z", Dist.Normal, 3, 1), F("t", Dist.Normal, 4)], x => (x[0] * 0.3).TruncatedGumbel(x[1].Softplus() + 2, x[2])),
     ];
 
     public static TheoryData<Case> All() { var d = new TheoryData<Case>(); foreach (var c in Cases) d.Add(c); return d; }

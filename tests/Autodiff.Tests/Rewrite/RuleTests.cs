@@ -166,6 +166,10 @@ public class RuleTests
         new("exp-over-sum-no-exp", "exp-over-sum-exp", false, X + "r = exp(x) / sum(y, axis=1, keepdims=true)"),
         new("softmax-from-exp-log-softmax", "softmax-from-exp-log-softmax", true, X + "r = exp(log_softmax(x, axis=1))"),
         new("exp-of-log-sigmoid", "softmax-from-exp-log-softmax", false, X + "r = exp(log_sigmoid(x))"),
+        new("truncated-gumbel", "truncated-gumbel", true, "input g: f64[4, 3]\ninput d: f64[4, 3] positive\ninput t: f64[3]\nz = g + d\nr = -log(exp(-t) - exp(-z) + exp(-g))"),
+        new("truncated-gumbel-regrouped", "truncated-gumbel", true, X + "input t: f64[]\ninput d: f64[4, 3] positive\nr = log(exp(-(y + d)) + exp(-t) - exp(-y))"),
+        new("truncated-gumbel-two-subtracted", "truncated-gumbel", false, X + "r = log(exp(-x) - exp(-y) - exp(x))"),
+        new("truncated-gumbel-not-exp", "truncated-gumbel", false, X + "r = log(exp(-x) - exp(-y) + y)"),
 
         new("prod-from-exp-sum-log", "prod-from-exp-sum-log", true, "input x: f64[4, 3] positive\nr = exp(sum(log(x), axis=1))"),
         new("prod-from-exp-sum-log-keepdims", "prod-from-exp-sum-log", true, "input x: f64[4, 3] positive\nr = x / exp(sum(log(x), axis=0, keepdims=true))"),

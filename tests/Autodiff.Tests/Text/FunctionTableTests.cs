@@ -49,7 +49,7 @@ public class FunctionTableTests
     internal static readonly string[] Builtins =
         [
             "neg", "exp", "log", "sqrt", "abs", "sign", "square", "sigmoid", "tanh", "relu", "softplus", "log_sigmoid",
-                     "log1p", "expm1", "log1mexp", "logdiffexp", "log1m_softmax",
+                     "log1p", "expm1", "log1mexp", "logdiffexp", "log1m_softmax", "truncated_gumbel",
                      "stop_gradient", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "matmul", "sum", "mean", "max", "min",
                      "transpose", "reshape", "broadcast_to", "expand", "squeeze", "unsqueeze", "one_hot", "take", "where", "constant",
         ];

@@ -18,6 +18,7 @@ public class RoundTripTests
         // every unary function
         Decls + "\na = neg(exp(x)) + log(x) + sqrt(x) + abs(x) + sign(x) + square(x)\nb = sigmoid(x) * tanh(x) * relu(x) * softplus(x) * log_sigmoid(x) * stop_gradient(x)\nc = a - b",
         Decls + "\na = log1p(x) + expm1(x) + log1mexp(x) + logdiffexp(x, m) + log1m_softmax(x, axis=1)",
+        Decls + "\na = truncated_gumbel(x - 1, x, m) + truncated_gumbel(x, m, s)",
         // every binary function, as calls and as operators
         Decls + "\na = maximum(x, m) + minimum(x, m) + pow(x, m) + add(x, m) + sub(x, m) + mul(x, m) + div(x, m)\nb = matmul(x, w) + x @ w",
         Decls + "\na = x + m - x * m / x ^ m\nb = (x + m) * (x - m)\nc = x - (m - x)\nd = x / (m / x)\ne = x - (m + x)\nf = x / (m * x)",
