@@ -56,48 +56,8 @@ internal static class OnnxRun
     public static Tensor Ours(Graph graph, IReadOnlyDictionary<string, Tensor> inputs) =>
         new Tape(graph, []).Forward(inputs).Clone();
 
-    /// <summary>Values for every declared input, as the CLI makes them: float inputs normal(0, scale) (absolute values, at least 1e-6·scale, for <c>positive</c> ones), rows of
-    /// <c>probs(axis=a)</c> inputs uniform plus 1e-3 and normalized along a, <c>classes(C)</c> labels uniform in [0, C).</summary>
-    public static Dictionary<string, Tensor> Inputs(Graph graph, int seed, double scale)
-    {
-        var rng = new Random(seed);
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var node in graph.Inputs)
-        {
-            var io = (InputOp)node.Op;
-            var shape = io.Shape;
-            Tensor t;
-            if (!io.Type.IsFloat())
-            {
-                t = Tensor.Zeros(io.Type, shape);
-                for (int i = 0; i < t.Size; i++) t.SetDouble(i, rng.Next(io.Facts.Classes ?? 2));
-            }
-            else if (io.Facts.ProbsAxis is int a)
-            {
-                int axis = shape.Axis(a, "probs");
-                var v = new double[shape.Size];
-                for (int i = 0; i < v.Length; i++) v[i] = rng.NextDouble() + 1e-3;
-                int outer = shape.Product(0, axis), n = shape[axis], inner = shape.Product(axis + 1, shape.Rank);
-                for (int o = 0; o < outer; o++)
-                    for (int k = 0; k < inner; k++)
-                    {
-                        int start = o * n * inner + k;
-                        double sum = 0;
-                        for (int j = 0; j < n; j++) sum += v[start + j * inner];
-                        for (int j = 0; j < n; j++) v[start + j * inner] /= sum;
-                    }
-                t = Tensor.FromDoubles(io.Type, shape, v);
-            }
-            else
-            {
-                t = Tensor.RandomNormal(io.Type, shape, rng, scale);
-                if (io.Facts.Positive)
-                    for (int i = 0; i < t.Size; i++) t.SetDouble(i, Math.Max(Math.Abs(t.GetDouble(i)), 1e-6 * scale));
-            }
-            result[io.InputName] = t;
-        }
-        return result;
-    }
+    /// <summary>Values for every declared input, as the CLI makes them (<see cref="InputValues.Generate(Graph, int, double)"/>).</summary>
+    public static Dictionary<string, Tensor> Inputs(Graph graph, int seed, double scale) => InputValues.Generate(graph, seed, scale);
 
     /// <summary>The first element that breaks |a − b| ≤ tol·max_j |ours_j| (error relative to the output's largest finite
     /// magnitude; tol alone when that is 0), as a message, or null when all hold; NaN matches NaN and an infinity the same
