@@ -33,15 +33,16 @@ internal static class GradCommand
                 string? golden = expect.Golden(pr);
                 var s = Session.Open(io, path, pr.GetValue(inputs), 0, 1);
                 var names = Targets(s.Graph, pr.GetValue(wrt));
-                var simplified = Simplifier.Simplify(s.Graph, sharing.Options(pr)).After;
+                var options = sharing.Options(pr);
+                var simplified = Simplifier.Simplify(s.Graph, options).After;
                 var w = new StringWriter { NewLine = "\n" };
                 if (s.Graph.Output.Shape.Size != 1)
                     w.WriteLine($"# the output is {s.Graph.Output.DType.Name()}{s.Graph.Output.Shape}, not a scalar: the backward graphs are seeded with a cotangent of ones");
                 w.WriteLine("# naive backward graph");
-                w.WriteLine(Backward(s.Graph, names, pr.GetValue(raw)));
+                w.WriteLine(Backward(s.Graph, names, pr.GetValue(raw), options.UserRules));
                 w.WriteLine();
                 w.WriteLine("# simplified backward graph");
-                w.Write(Backward(simplified, names, pr.GetValue(raw)));
+                w.Write(Backward(simplified, names, pr.GetValue(raw), options.UserRules));
                 if (golden is not null)
                 {
                     var given = pr.GetValue(wrt);
@@ -72,9 +73,10 @@ internal static class GradCommand
 
     /// <summary>The backward graph printed as a program with one result <c>grad_NAME</c> per target; unless
     /// <paramref name="raw"/>, each gradient is first run through the canonicalize phase (<see cref="Rules.BackwardCanonicalize"/>),
-    /// whose rules keep the values. The later phases are not run: they would show a stabilized computation that the tape
-    /// does not perform for this graph.</summary>
-    internal static string Backward(Graph graph, string[] wrt, bool raw)
+    /// whose rules keep the values, with the user's own rules (<c>--rules</c>, <paramref name="userRules"/>) run beside them as
+    /// in every phase. The later built-in phases are not run: they would show a stabilized computation that the tape does
+    /// not perform for this graph.</summary>
+    internal static string Backward(Graph graph, string[] wrt, bool raw, RuleSet? userRules = null)
     {
         if (wrt.Length == 0) return "# (no float inputs: nothing to differentiate)";
         var output = graph.Output;
@@ -87,7 +89,7 @@ internal static class GradCommand
             var node = grads[n].Node;
             if (!raw)
             {
-                var after = Simplifier.Simplify(graph.WithOutput(node, names), new SimplifyOptions(Phases: [Rules.BackwardCanonicalize])).After;
+                var after = Simplifier.Simplify(graph.WithOutput(node, names), new SimplifyOptions(Phases: [Rules.BackwardCanonicalize], UserRules: userRules)).After;
                 node = after.Output;
                 foreach (var (k, v) in after.Names) names.TryAdd(k, v);
             }

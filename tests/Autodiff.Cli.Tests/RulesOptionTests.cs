@@ -38,6 +38,21 @@ public class RulesOptionTests
     }
 
     [Fact]
+    public void GradRunsUserRulesOnTheBackwardGraphs()
+    {
+        // The backward graph of sum(x * x) is x + x (both factors' gradients); the user's rule runs in its clean-up too.
+        using var rules = new TempFile("rule twice: x + x => 2 * x\n", ".rules");
+        using var program = new TempFile("input x: f64[4, 3]\nr = sum(x * x)\n");
+        var plain = Run("grad", program.Path);
+        Assert.True(plain.Code == 0, plain.ToString());
+        Assert.Contains("grad_x = x + x\n", plain.Out);
+        var r = Run("grad", program.Path, "--rules", rules.Path);
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.DoesNotContain("x + x", r.Out);
+        Assert.Equal(2, r.Out.Split("grad_x = 2 * x\n").Length - 1);   // naive and simplified
+    }
+
+    [Fact]
     public void ExportTakesRules()
     {
         using var rules = new TempFile("rule square-self: x * x => square(x)\n", ".rules");

@@ -112,6 +112,17 @@ public class PatternRuleTests
         Assert.Contains("changes the value", e.Message);
     }
 
+    [Theory]
+    [InlineData("1.00000001", false)]      // 1e-8 relative: beyond Tolerance.F64's rtol of 1e-9
+    [InlineData("1.0000000000001", true)]  // 1e-13 relative: rounding, within it
+    public void AgreementIsTheLibrarysTolerance(string factor, bool sound)
+    {
+        var text = $"rule scaled: exp(x) => exp(x) * {factor}";
+        if (sound) RuleSet.Parse(text);
+        else Assert.Contains("changes the value", Assert.Throws<RuleException>(() => RuleSet.Parse(text)).Message);
+        Assert.Equal(1e-9, Autodiff.Tolerance.For(DType.F64).Relative);
+    }
+
     [Fact]
     public void RuleThatChangesTheShapeCannotBeChecked()
     {
