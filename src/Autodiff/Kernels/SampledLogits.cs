@@ -34,7 +34,7 @@ internal static class SampledLogits
 
     /// <summary>Computes the per-row loss into <paramref name="loss"/> and saves the panel and the logits' gradients in
     /// <paramref name="st"/>.</summary>
-    public static void Compute<T>(string op, Tensor[] inputs, bool softmax, bool removeHits, bool subtractLogQ, State st, T[] loss)
+    public static void Compute<T>(string op, IReadOnlyList<Tensor> inputs, bool softmax, bool removeHits, bool subtractLogQ, State st, T[] loss)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var x = (T[])inputs[0].Data;

@@ -24,13 +24,9 @@ public abstract record BinaryOp : Op
     }
 
     /// <summary>The backward can overwrite the gradient of an operand of the output's shape (whose gradient is not summed
-    /// down), unless both operands are one node (see <see cref="IGradientPlan"/>).</summary>
-    public override object? CreateState(Node node)
-    {
-        Node a = node.Inputs[0], b = node.Inputs[1];
-        if (ReferenceEquals(a, b)) return null;
-        return new GradientPlan((a.Shape == node.Shape ? 1 : 0) | (b.Shape == node.Shape ? 2 : 0));
-    }
+    /// down), unless both operands are one node.</summary>
+    internal override bool CanOverwriteGradient(Node node, int operand) =>
+        !ReferenceEquals(node.Inputs[0], node.Inputs[1]) && node.Inputs[operand].Shape == node.Shape;
 
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
@@ -68,8 +64,8 @@ public abstract record BinaryOp : Op
         using var ta = Scratch<T>.Rent(ga is null ? 0 : n);
         using var tb = Scratch<T>.Rent(gb is null ? 0 : n);
         Partials<T>(ea.Span, eb.Span, c.Output.Span<T>(), c.GradOutput.Span<T>(), ta.Span, tb.Span);
-        if (ga is not null) Broadcast.ReduceToShape<T>(ta.Span, shape, ga.Span<T>(), ga.Shape.ToArray(), !GradientPlan.Overwrites(c.State, 0));
-        if (gb is not null) Broadcast.ReduceToShape<T>(tb.Span, shape, gb.Span<T>(), gb.Shape.ToArray(), !GradientPlan.Overwrites(c.State, 1));
+        if (ga is not null) Broadcast.ReduceToShape<T>(ta.Span, shape, ga.Span<T>(), ga.Shape.ToArray(), !c.Overwrites(0));
+        if (gb is not null) Broadcast.ReduceToShape<T>(tb.Span, shape, gb.Span<T>(), gb.Shape.ToArray(), !c.Overwrites(1));
     }
 
     private static Scratch<T> Expanded<T>(Tensor x, int[] shape, int n) where T : unmanaged, IFloatingPointIeee754<T>
@@ -152,7 +148,7 @@ public abstract record BinaryOp : Op
         {
             int n = form.N, len = (r1 - r0) * n;
             Tensor? ga = c.InputGrads[0], gb = c.InputGrads[1];
-            bool overA = GradientPlan.Overwrites(c.State, 0), overB = GradientPlan.Overwrites(c.State, 1);
+            bool overA = c.Overwrites(0), overB = c.Overwrites(1);
             using var ea = Operand(c.Inputs[0], form.A, r0, r1);
             using var eb = Operand(c.Inputs[1], form.B, r0, r1);
             using var ta = Scratch<T>.Rent(ga is null || overA ? 0 : len);
@@ -234,7 +230,7 @@ public sealed record AddOp : BinaryOp, IOpFunctions
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("add", (p, q) => p + q)];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Add", x, y);
     /// <summary>The backward reads only the output gradient.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) => false;
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Add;
     /// <inheritdoc/>
@@ -255,7 +251,7 @@ public sealed record SubOp : BinaryOp, IOpFunctions
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("sub", (p, q) => p - q)];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Sub", x, y);
     /// <summary>The backward reads only the output gradient.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) => false;
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Subtract;
     /// <inheritdoc/>
@@ -276,8 +272,8 @@ public sealed record MulOp : BinaryOp, IOpFunctions
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("mul", (p, q) => p * q)];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Mul", x, y);
     /// <summary>g·b and g·a read the other operand: only constants and inputs are known before the forward.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) =>
-        (c.InputGrads[0] is not null && !Bound(c.Node.Inputs[1])) || (c.InputGrads[1] is not null && !Bound(c.Node.Inputs[0]));
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) =>
+        (gradientNeeded[0] && !Bound(node.Inputs[1])) || (gradientNeeded[1] && !Bound(node.Inputs[0]));
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Multiply;
     /// <inheritdoc/>
@@ -300,8 +296,8 @@ public sealed record DivOp : BinaryOp, IOpFunctions
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("div", (p, q) => p / q)];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Div", x, y);
     /// <summary>g / b reads b; the divisor's gradient reads the output.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) =>
-        c.InputGrads[1] is not null || (c.InputGrads[0] is not null && !Bound(c.Node.Inputs[1]));
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) =>
+        gradientNeeded[1] || (gradientNeeded[0] && !Bound(node.Inputs[1]));
     /// <inheritdoc/>
     protected override BinaryKind Kind => BinaryKind.Divide;
     /// <inheritdoc/>

@@ -85,9 +85,8 @@ internal readonly struct RowBuffer<T> : IDisposable
 /// <summary>Per-node saved row statistics of the fused ops (created by <see cref="Op.CreateState"/>, filled by the forward,
 /// read by the backward): the row maxima and the row sums of exp(x − max), accumulated in double. From them the backward
 /// recomputes q = exp(x − max) / sum exactly as the forward had it, without keeping a buffer of the input's size.
-/// It also records which operand gradients the tape planned this node to overwrite (see <see cref="IGradientPlan"/>).</summary>
-/// <param name="overwritable">Bit j set: the op's backward can overwrite operand j's gradient.</param>
-internal sealed class RowState(int overwritable = 1) : GradientPlan(overwritable)
+/// The write mode of each operand gradient is the tape's plan, read from the context (<see cref="OpContext.Overwrites"/>).</summary>
+internal sealed class RowState
 {
     private Array? _max;
     private double[]? _sum;
@@ -102,13 +101,13 @@ internal sealed class RowState(int overwritable = 1) : GradientPlan(overwritable
     /// otherwise null.</summary>
     public T[]? Stash<T>(OpContext c, RowLayout l)
         where T : unmanaged =>
-        !Accumulates(0) && l.Inner == 1 && Rows.Stashes<T>(l.N) && c.InputGrads[0] is { } g ? (T[])g.Data : null;
+        c.Overwrites(0) && l.Inner == 1 && Rows.Stashes<T>(l.N) && c.InputGrads[0] is { } g ? (T[])g.Data : null;
     /// <summary>Whether a gradient kernel writing operand <paramref name="operand"/>'s gradient rows into
     /// <paramref name="d"/> (from <see cref="RowBuffer{T}.Target"/> with <c>clear: false</c>) must add into them: only
     /// when d is the gradient's own array and the tape accumulates (pooled scratch is overwritten, then stored with
-    /// <see cref="GradientPlan.Accumulates"/>).</summary>
-    public bool KernelAccumulates<T>(int operand, RowBuffer<T> d)
-        where T : unmanaged, INumberBase<T> => Accumulates(operand) && !d.Rented;
+    /// the planned mode).</summary>
+    public static bool KernelAccumulates<T>(OpContext c, int operand, RowBuffer<T> d)
+        where T : unmanaged, INumberBase<T> => !c.Overwrites(operand) && !d.Rented;
 
     /// <summary>Row maxima.</summary>
     public T[] Max<T>(int rows) => Get<T>(ref _max, rows);
@@ -203,6 +202,8 @@ public abstract record RowwiseOp(int Axis) : Op
     }
     /// <inheritdoc/>
     public override object? CreateState(Node node) => new RowState();
+    /// <summary>The backward can overwrite the operand's gradient.</summary>
+    internal override bool CanOverwriteGradient(Node node, int operand) => operand == 0;
     /// <inheritdoc/>
     protected override void Backward<T>(OpContext c)
     {
@@ -212,8 +213,8 @@ public abstract record RowwiseOp(int Axis) : Op
         using var y = RowBuffer<T>.Read(c.Output, l);
         using var g = RowBuffer<T>.Read(c.GradOutput, l);
         using var d = RowBuffer<T>.Target(gx, l, clear: false);
-        RowsBackward(y.Array, g.Array, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
-        d.Store(gx, l, st.Accumulates(0));
+        RowsBackward(y.Array, g.Array, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d));
+        d.Store(gx, l, !c.Overwrites(0));
     }
 }
 
@@ -340,13 +341,15 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
         var inverse = new int[gather.Count];
         for (int i = 0; i < inverse.Length; i++) inverse[gather[i]] = i;
         var gatheredShape = new Shape(gather.Select(a => gx.Shape[a]).ToArray());
-        TransposeOp.Permute<T>(d.AsSpan(0, gx.Size), gatheredShape, new IntList(inverse), gx.Span<T>(), st.Accumulates(0));
+        TransposeOp.Permute<T>(d.AsSpan(0, gx.Size), gatheredShape, new IntList(inverse), gx.Span<T>(), !c.Overwrites(0));
         pool.Return(x);
         pool.Return(d);
     }
 
     /// <inheritdoc/>
     public override object? CreateState(Node node) => new RowState();
+    /// <summary>The backward can overwrite the operand's gradient.</summary>
+    internal override bool CanOverwriteGradient(Node node, int operand) => operand == 0;
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
     {
@@ -367,9 +370,9 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
         if (!Adjacent) { BackwardGathered<T>(c, gx, l, st); return; }
         using var x = RowBuffer<T>.Read(c.Inputs[0], l);
         using var d = RowBuffer<T>.Target(gx, l, clear: false);
-        Rows.LogSumExpBackward(x.Array, (T[])c.GradOutput.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), d.Array, l.Rows, l.N, st.KernelAccumulates(0, d), st.Stashed);
+        Rows.LogSumExpBackward(x.Array, (T[])c.GradOutput.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d), st.Stashed);
         st.Stashed = false;
-        d.Store(gx, l, st.Accumulates(0));
+        d.Store(gx, l, !c.Overwrites(0));
     }
 
     /// <inheritdoc/>
@@ -389,9 +392,9 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
         var st = (RowState)c.State!;
         using var x = RowBuffer<T>.Read(c.Inputs[0], l);
         using var d = RowBuffer<T>.Target(gx, l, clear: false);
-        Rows.LogSumExpForwardBackward(x.Array, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.GradOutput.Data, d.Array, st.KernelAccumulates(0, d));
+        Rows.LogSumExpForwardBackward(x.Array, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.GradOutput.Data, d.Array, RowState.KernelAccumulates(c, 0, d));
         st.Stashed = false;
-        d.Store(gx, l, st.Accumulates(0));
+        d.Store(gx, l, !c.Overwrites(0));
     }
     /// <summary><c>reshape(g, kept) * exp(x - reshape(y, kept))</c>, kept being the shape with the reduced axes as size 1.
     /// (Unlike the tape, this expression is NaN rather than 0 on an all −inf row.)</summary>

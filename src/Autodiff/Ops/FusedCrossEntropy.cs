@@ -84,7 +84,9 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
     public override bool IsDifferentiable(Node node, int index) => index < 2 && base.IsDifferentiable(node, index);
 
     /// <inheritdoc/>
-    public override object? CreateState(Node node) => new RowState(overwritable: 0b11);
+    public override object? CreateState(Node node) => new RowState();
+    /// <summary>The backward can overwrite the logits' and the targets' gradients.</summary>
+    internal override bool CanOverwriteGradient(Node node, int operand) => operand < 2;
 
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
@@ -93,7 +95,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         var st = (RowState)c.State!;
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         using var p = RowBuffer<T>.Read(c.Inputs[1], l);
-        var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
+        var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         Rows.DenseForward(z.Array, p.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, l.Rows, l.N);
     }
 
@@ -102,7 +104,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
     {
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
         var st = (RowState)c.State!;
-        var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
+        var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         var g = (T[])c.GradOutput.Data;
         if (c.InputGrads[0] is null && c.InputGrads[1] is null) return;
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
@@ -110,15 +112,15 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         {
             using var p = RowBuffer<T>.Read(c.Inputs[1], l);
             using var d = RowBuffer<T>.Target(gz, l, clear: false);
-            Rows.DenseBackwardLogits(z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, st.Max<T>(l.Rows), st.Sum(l.Rows), g, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
-            d.Store(gz, l, st.Accumulates(0));
+            Rows.DenseBackwardLogits(z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, st.Max<T>(l.Rows), st.Sum(l.Rows), g, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d));
+            d.Store(gz, l, !c.Overwrites(0));
         }
         if (c.InputGrads[1] is { } gp)
         {
             using var d = RowBuffer<T>.Target(gp, l, clear: false);
             double cap = -Math.Log(double.CreateTruncating(T.Epsilon));
-            Rows.DenseBackwardTargets(z.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), cap, g, d.Array, l.Rows, l.N, st.KernelAccumulates(1, d));
-            d.Store(gp, l, st.Accumulates(1));
+            Rows.DenseBackwardTargets(z.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), cap, g, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 1, d));
+            d.Store(gp, l, !c.Overwrites(1));
         }
     }
 
@@ -131,7 +133,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
     {
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
         var st = (RowState)c.State!;
-        var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
+        var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         using var p = RowBuffer<T>.Read(c.Inputs[1], l);
         Tensor? gz = c.InputGrads[0], gp = c.InputGrads[1];
@@ -140,9 +142,9 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         double cap = -Math.Log(double.CreateTruncating(T.Epsilon));
         Rows.DenseForwardBackward(
             z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, cap, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data,
-            gz is null ? null : dz.Array, st.KernelAccumulates(0, dz), gp is null ? null : dp.Array, st.KernelAccumulates(1, dp), l.Rows, l.N);
-        if (gz is not null) dz.Store(gz, l, st.Accumulates(0));
-        if (gp is not null) dp.Store(gp, l, st.Accumulates(1));
+            gz is null ? null : dz.Array, RowState.KernelAccumulates(c, 0, dz), gp is null ? null : dp.Array, RowState.KernelAccumulates(c, 1, dp), l.Rows, l.N);
+        if (gz is not null) dz.Store(gz, l, !c.Overwrites(0));
+        if (gp is not null) dp.Store(gp, l, !c.Overwrites(1));
     }
 
     /// <summary>With g' = g with a size-1 axis inserted at the class axis (so it broadcasts over the classes) and
@@ -277,6 +279,9 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
     /// <inheritdoc/>
     public override object? CreateState(Node node) => new RowState();
 
+    /// <summary>The backward can overwrite the logits' gradient.</summary>
+    internal override bool CanOverwriteGradient(Node node, int operand) => operand == 0;
+
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
     {
@@ -284,7 +289,7 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         var st = (RowState)c.State!;
         var t = Labels(c, l);
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
-        var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
+        var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         var stash = st.Stash<T>(c, l);
         Rows.SparseForward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, l.Rows, l.N, stash);
         st.Stashed = stash is not null;
@@ -310,12 +315,12 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
         var st = (RowState)c.State!;
         var t = Labels(c, l);
-        var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
+        var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         using var d = RowBuffer<T>.Target(gz, l, clear: false);
-        Rows.SparseForwardBackward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d));
+        Rows.SparseForwardBackward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d));
         st.Stashed = false;
-        d.Store(gz, l, st.Accumulates(0));
+        d.Store(gz, l, !c.Overwrites(0));
     }
 
     /// <inheritdoc/>
@@ -324,12 +329,12 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         if (c.InputGrads[0] is not { } gz) return;
         var l = RowLayout.Of(c.Inputs[0].Shape, Axis);
         var st = (RowState)c.State!;
-        var w = c.Inputs.Length > 2 ? (T[])c.Inputs[2].Data : null;
+        var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         using var d = RowBuffer<T>.Target(gz, l, clear: false);
-        Rows.SparseBackward(z.Array, (long[])c.Inputs[1].Data, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, st.KernelAccumulates(0, d), st.Stashed);
+        Rows.SparseBackward(z.Array, (long[])c.Inputs[1].Data, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d), st.Stashed);
         st.Stashed = false;
-        d.Store(gz, l, st.Accumulates(0));
+        d.Store(gz, l, !c.Overwrites(0));
     }
 
     /// <summary>With g' = g with a size-1 axis at the class axis, h = one_hot(t) moved to that axis (zero rows for

@@ -70,7 +70,12 @@ public abstract record Op
     /// <summary>False when the node's backward reads no value computed by the forward: only <see cref="OpContext.GradOutput"/>,
     /// the shapes, and the values of constants and graph inputs (bound before any op runs). The tape can then run this
     /// node's backward before the forward reaches it (see <see cref="FusesForwardBackward"/>). True by default.</summary>
-    internal virtual bool BackwardReadsForwardValues(OpContext c) => true;
+    internal virtual bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => true;
+
+    /// <summary>True when this op's backward can overwrite operand <paramref name="operand"/>'s gradient buffer (write
+    /// every element) instead of adding into it; the <see cref="TapePlan"/> then lets the first writer of a buffer in the
+    /// sweep overwrite it, and the op reads the planned mode from <see cref="OpContext.Overwrites"/>. False by default.</summary>
+    internal virtual bool CanOverwriteGradient(Node node, int operand) => false;
 
     /// <summary>True for an op whose <see cref="ForwardBackward"/> computes the value and the gradients in one pass over
     /// its operands, cheaper than <see cref="Forward(OpContext)"/> followed by <see cref="Backward(OpContext)"/>. The tape
@@ -83,7 +88,7 @@ public abstract record Op
     /// when the op <see cref="FusesForwardBackward"/> and some operand needs a gradient.</summary>
     internal void ForwardBackward(OpContext c)
     {
-        if (!FusesForwardBackward || Array.TrueForAll(c.InputGrads, g => g is null))
+        if (!FusesForwardBackward || !c.AnyGradient)
         {
             Forward(c);
             Backward(c);
@@ -137,23 +142,31 @@ public abstract record Op
     }
 }
 
-/// <summary>What an op's forward and backward kernels see for one node during a tape run.</summary>
+/// <summary>What an op's forward and backward kernels see for one node during a tape run. Read-only for the op: the tape
+/// binds input values and sets the output gradient.</summary>
 public sealed class OpContext
 {
-    internal OpContext(Node node, Tensor[] inputs, Tensor output, object? state, Tensor?[] inputGrads)
+    private readonly IReadOnlyList<GradientWrite> _writes;
+
+    internal OpContext(Node node, Tensor[] inputs, Tensor output, object? state, Tensor?[] inputGrads, IReadOnlyList<GradientWrite> writes)
     {
         Node = node;
-        Inputs = inputs;
+        InputArray = inputs;
         Output = output;
         State = state;
         InputGrads = inputGrads;
+        _writes = writes;
+        AnyGradient = Array.Exists(inputGrads, g => g is not null);
     }
+
+    /// <summary>The operand values, rebound by the tape when new input values are given.</summary>
+    internal Tensor[] InputArray { get; }
 
     /// <summary>The node being evaluated.</summary>
     public Node Node { get; }
 
     /// <summary>The operands' values.</summary>
-    public Tensor[] Inputs { get; }
+    public IReadOnlyList<Tensor> Inputs => InputArray;
 
     /// <summary>The node's value (written by forward, read by backward).</summary>
     public Tensor Output { get; }
@@ -164,9 +177,13 @@ public sealed class OpContext
     /// <summary>The gradient of the output (set during backward).</summary>
     public Tensor GradOutput { get; internal set; } = null!;
 
-    /// <summary>Gradient accumulators of the operands; null where no gradient is needed.</summary>
-    public Tensor?[] InputGrads { get; }
+    /// <summary>Gradient buffers of the operands; null where no gradient is needed.</summary>
+    public IReadOnlyList<Tensor?> InputGrads { get; }
 
-    /// <summary>Max degree of parallelism for this run.</summary>
-    public int Threads { get; internal set; } = Environment.ProcessorCount;
+    /// <summary>True when some operand needs a gradient.</summary>
+    internal bool AnyGradient { get; }
+
+    /// <summary>True when the tape planned this node's backward to overwrite operand <paramref name="operand"/>'s gradient
+    /// (write every element; the buffer was not zeroed), false when it must add into it (see <see cref="TapePlan"/>).</summary>
+    public bool Overwrites(int operand) => _writes[operand] == GradientWrite.Overwrite;
 }

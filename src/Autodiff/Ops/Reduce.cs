@@ -95,7 +95,7 @@ public abstract record ReduceOp(IntList Axes, bool KeepDims) : Op
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (c.InputGrads[0] is not { } gx) return;
-        bool mean = this is MeanOp, overwrite = GradientPlan.Overwrites(c.State, 0);
+        bool mean = this is MeanOp, overwrite = c.Overwrites(0);
         if (TrailingRows(gx.Shape) is var (rows, n))
         {
             var body = new Rows<T>((T[])gx.Data, (T[])c.GradOutput.Data, n, mean, Back: true, overwrite);
@@ -174,11 +174,11 @@ public sealed record SumOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDim
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("sum", (x, axes, keep) => x.Sum(axes, keep))];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reduce("ReduceSum", Axes, KeepDims, x[0], y);
     /// <summary>The backward reads only the output gradient.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) => false;
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
     protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst) => Reduce.Sum(x, outer, n, inner, dst);
-    /// <summary>The backward can overwrite the operand's gradient (see <see cref="IGradientPlan"/>).</summary>
-    public override object? CreateState(Node node) => new GradientPlan(overwritable: 1);
+    /// <summary>The backward can overwrite the operand's gradient.</summary>
+    internal override bool CanOverwriteGradient(Node node, int operand) => true;
     /// <inheritdoc/>
     protected override void Backward<T>(OpContext c) => BroadcastBack<T>(c);
     /// <inheritdoc/>
@@ -193,15 +193,15 @@ public sealed record MeanOp(IntList Axes, bool KeepDims) : ReduceOp(Axes, KeepDi
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("mean", (x, axes, keep) => x.Mean(axes, keep))];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reduce("ReduceMean", Axes, KeepDims, x[0], y);
     /// <summary>The backward reads only the output gradient.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) => false;
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
     protected override void Kernel<T>(ReadOnlySpan<T> x, int outer, int n, int inner, Span<T> dst)
     {
         Reduce.Sum(x, outer, n, inner, dst);
         TensorPrimitives.Divide(dst, T.CreateTruncating(n), dst);
     }
-    /// <summary>The backward can overwrite the operand's gradient (see <see cref="IGradientPlan"/>).</summary>
-    public override object? CreateState(Node node) => new GradientPlan(overwritable: 1);
+    /// <summary>The backward can overwrite the operand's gradient.</summary>
+    internal override bool CanOverwriteGradient(Node node, int operand) => true;
     /// <inheritdoc/>
     protected override void Backward<T>(OpContext c) => BroadcastBack<T>(c);
     /// <inheritdoc/>

@@ -30,7 +30,7 @@ public sealed record ReshapeOp(IntList NewShape) : Op, IOpFunctions
 
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Reshape(x[0], NewShape, y);
     /// <summary>The backward reads only the output gradient.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) => false;
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("shape", NewShape.ToString())];
     /// <inheritdoc/>
@@ -64,7 +64,7 @@ public sealed record BroadcastToOp(IntList NewShape) : Op, IOpFunctions
 
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Expand", [x[0], o.Longs("shape", NewShape)], y);
     /// <summary>The backward reads only the output gradient.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) => false;
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("shape", NewShape.ToString())];
     /// <inheritdoc/>
@@ -97,7 +97,7 @@ public sealed record TransposeOp(IntList Perm) : Op, IOpFunctions
         [new("transpose", [FunctionParam.Tensor("x"), FunctionParam.Ints("axes", optional: true)], c => c.Tensor("x").Transpose(c.Ints("axes") ?? []))];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Transpose", x, y, OnnxAttribute.Of("perm", Perm));
     /// <summary>The backward reads only the output gradient.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) => false;
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
     public override IEnumerable<(string? Name, string Value)> Attributes(Node node) => [("axes", Perm.ToString())];
     /// <inheritdoc/>

@@ -34,8 +34,8 @@ public abstract record UnaryOp : Op
     /// <summary>g · f'(x) as an expression, given x, y = f(x) and g; null if the derivative is zero everywhere.</summary>
     protected abstract Expr? Local(Expr x, Expr y, Expr g);
 
-    /// <summary>The backward can overwrite the operand's gradient (see <see cref="IGradientPlan"/>).</summary>
-    public override object? CreateState(Node node) => new GradientPlan(overwritable: 1);
+    /// <summary>The backward can overwrite the operand's gradient.</summary>
+    internal override bool CanOverwriteGradient(Node node, int operand) => true;
 
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c)
@@ -48,7 +48,7 @@ public abstract record UnaryOp : Op
     protected override void Backward<T>(OpContext c)
     {
         if (c.InputGrads[0] is not { } gx) return;
-        var body = new Pass<T>(this, c, gx, GradientPlan.Overwrites(c.State, 0));
+        var body = new Pass<T>(this, c, gx, c.Overwrites(0));
         Elementwise.Run(c.Output.Size, ref body);
     }
 
@@ -124,7 +124,7 @@ public sealed record NegOp : UnaryOp, IOpFunctions
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("neg", e => -e)];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Neg", x, y);
     /// <summary>The backward reads only the output gradient.</summary>
-    internal override bool BackwardReadsForwardValues(OpContext c) => false;
+    internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
     protected override void Apply<T>(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Negate(x, y);
     /// <inheritdoc/>

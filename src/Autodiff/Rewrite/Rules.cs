@@ -39,7 +39,7 @@ public static partial class Rules
             var n = m.Root;
             var operands = n.Inputs.Select(i => Tensor.Scalar(((ConstantOp)i.Op).Value, i.DType)).ToArray();
             var value = Tensor.Zeros(n.DType, n.Shape);
-            n.Op.Forward(new OpContext(n, operands, value, n.Op.CreateState(n), new Tensor?[operands.Length]));
+            n.Op.Forward(new OpContext(n, operands, value, n.Op.CreateState(n), new Tensor?[operands.Length], new GradientWrite[operands.Length]));
             return n.Builder.Constant(value.GetDouble(0), n.DType).Node;
         });
 

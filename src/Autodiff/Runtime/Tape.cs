@@ -6,8 +6,8 @@ namespace Autodiff;
 /// input values, reusing every buffer (a forward+backward of a built tape allocates nothing in the tape itself).
 /// The forward pass keeps each node's value (and the op's saved state), which is what each op's backward reads;
 /// the backward sweep visits the nodes in reverse topological order and accumulates, so fan-out sums correctly.
-/// A gradient buffer whose first writer in the sweep is an op that can overwrite it (see <see cref="IGradientPlan"/>) is
-/// not zeroed: that op writes every element instead of adding.
+/// A gradient buffer whose first writer in the sweep is an op that can overwrite it (<see cref="Op.CanOverwriteGradient"/>) is
+/// not zeroed: that op writes every element instead of adding. These decisions are a <see cref="TapePlan"/>, made once.
 /// <para>Early gradients: the <em>tail</em> of the graph is the set of nodes near the output whose backward reads no forward
 /// value (sum, mean, reshape, negation, addition, scaling by a constant ...) and whose consumers are all in the tail. Its
 /// gradients are known before the forward runs. A node just below the tail (every consumer in the tail) whose op fuses
@@ -26,19 +26,16 @@ namespace Autodiff;
 public sealed class Tape
 {
     private readonly Graph _graph;
-    private readonly List<Node> _order;
-    private readonly Dictionary<Node, int> _slot = new(ReferenceEqualityComparer.Instance);
+    private readonly TapePlan _plan;
     private readonly Tensor?[] _values;
     private readonly Tensor?[] _grads;
     private readonly OpContext?[] _contexts;
-    private readonly Node[] _wrt;
     private readonly Tensor[] _zeroBeforeBackward;
     private readonly (OpContext Context, int Operand)[][] _bindings;
     private readonly int[] _inputSlots;
-    private readonly int[] _tail;
+    private readonly int[] _tail, _sweep;
+    private readonly Node[] _wrt;
     private readonly bool[] _head;
-    private readonly int[] _sweep;
-    private readonly bool _fuses;
     private readonly Dictionary<string, Tensor> _result = new();
     private bool _forwardDone;
     private int _busy;
@@ -55,128 +52,41 @@ public sealed class Tape
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(memoryBudget);
         _graph = graph;
-        _order = graph.Nodes();
-        var declared = new HashSet<Node>(graph.Inputs, ReferenceEqualityComparer.Instance);
-        foreach (var n in _order)
-            if (n.Op is InputOp io && !declared.Contains(n))
-                throw new AutodiffException($"input '{io.InputName}' is used by the output but is not an input of this graph; build the graph after declaring it");
-        for (int i = 0; i < _order.Count; i++) _slot[_order[i]] = i;
-        _wrt = wrt is null
-            ? graph.Inputs.Where(i => i.DType.IsFloat()).ToArray()
-            : wrt.Select(graph.Input).ToArray();
-        foreach (var w in _wrt)
-            if (!w.DType.IsFloat()) throw new AutodiffException($"gradient: input '{((InputOp)w.Op).InputName}' is {w.DType.Name()}, not a float type");
-
-        var needs = new bool[_order.Count];
-        var wrtSet = new HashSet<Node>(_wrt, ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < _order.Count; i++)
-        {
-            var n = _order[i];
-            needs[i] = wrtSet.Contains(n) || n.Inputs.Select((x, j) => (x, j)).Any(p => needs[_slot[p.x]] && n.Op.IsDifferentiable(n, p.j));
-        }
+        _plan = TapePlan.Of(graph, wrt);
+        var order = _plan.Order;
         var buffers = new List<Node>();
-        for (int i = 0; i < _order.Count; i++)
+        for (int i = 0; i < order.Count; i++)
         {
-            if (needs[i] || wrtSet.Contains(_order[i])) buffers.Add(_order[i]);
-            if (_order[i].Op is not InputOp) buffers.Add(_order[i]);
+            if (_plan.NeedsGradient(i)) buffers.Add(order[i]);
+            if (order[i].Op is not InputOp) buffers.Add(order[i]);
         }
         MemoryBudget.Require(graph, buffers, memoryBudget);
-        _values = new Tensor?[_order.Count];
-        _grads = new Tensor?[_order.Count];
-        _contexts = new OpContext?[_order.Count];
-        for (int i = 0; i < _order.Count; i++)
+        _values = new Tensor?[order.Count];
+        _grads = new Tensor?[order.Count];
+        _contexts = new OpContext?[order.Count];
+        for (int i = 0; i < order.Count; i++)
         {
-            var n = _order[i];
-            if (needs[i] || wrtSet.Contains(n)) _grads[i] = Tensor.Zeros(n.DType, n.Shape);
-            if (n.Op is InputOp) continue;
-            _values[i] = Tensor.Zeros(n.DType, n.Shape);
+            var n = order[i];
+            if (_plan.NeedsGradient(i)) _grads[i] = Tensor.Zeros(n.DType, n.Shape);
+            if (n.Op is not InputOp) _values[i] = Tensor.Zeros(n.DType, n.Shape);
         }
-        foreach (var w in _wrt)
-            if (!_slot.ContainsKey(w)) _slot[w] = -1;   // declared but unused: its gradient is zero
-        var bindings = _order.Select(_ => new List<(OpContext, int)>()).ToArray();
-        for (int i = 0; i < _order.Count; i++)
+        var bindings = order.Select(_ => new List<(OpContext, int)>()).ToArray();
+        for (int i = 0; i < order.Count; i++)
         {
-            var n = _order[i];
+            var n = order[i];
             if (n.Op is InputOp) continue;
-            var ins = n.Inputs.Select(x => _values[_slot[x]]!).ToArray();
-            var gins = n.Inputs.Select((x, j) => n.Op.IsDifferentiable(n, j) ? _grads[_slot[x]] : null).ToArray();
-            var c = _contexts[i] = new OpContext(n, ins, _values[i]!, n.Op.CreateState(n), gins);
+            var ins = n.Inputs.Select(x => _values[_plan.SlotOf(x)]!).ToArray();
+            var gins = n.Inputs.Select((x, j) => _plan.Write(i, j) == GradientWrite.None ? null : _grads[_plan.SlotOf(x)]).ToArray();
+            var c = _contexts[i] = new OpContext(n, ins, _values[i]!, n.Op.CreateState(n), gins, _plan.Writes(i));
             for (int j = 0; j < n.Inputs.Count; j++)
-                if (n.Inputs[j].Op is InputOp) bindings[_slot[n.Inputs[j]]].Add((c, j));
+                if (n.Inputs[j].Op is InputOp) bindings[_plan.SlotOf(n.Inputs[j])].Add((c, j));
             if (n.Op is ConstantOp) n.Op.Forward(c);
         }
-        _inputSlots = graph.Inputs.Select(x => _slot.TryGetValue(x, out int s) ? s : -1).ToArray();
+        _inputSlots = graph.Inputs.Select(_plan.SlotOf).ToArray();
         _bindings = bindings.Select(b => b.ToArray()).ToArray();
-        (_tail, _head, _sweep) = PlanSweep();
-        _fuses = _head.Contains(true) && _grads[_slot[graph.Output]] is not null;
-        _zeroBeforeBackward = PlanZeroing();
-    }
-
-    /// <summary>The tail (in reverse topological order), the heads (see the class remarks) and the sweep order.</summary>
-    private (int[] Tail, bool[] Head, int[] Sweep) PlanSweep()
-    {
-        int count = _order.Count;
-        var consumers = new List<int>[count];
-        for (int i = 0; i < count; i++)
-        {
-            consumers[i] = [];
-            if (_contexts[i] is not { } c || _grads[i] is null) continue;
-            for (int j = 0; j < c.InputGrads.Length; j++)
-                if (c.InputGrads[j] is not null) consumers[_slot[c.Node.Inputs[j]]].Add(i);
-        }
-        var inTail = new bool[count];
-        var head = new bool[count];
-        var tail = new List<int>();
-        for (int i = count - 1; i >= 0; i--)
-        {
-            if (_contexts[i] is not { } c || _grads[i] is null || c.Node.Op is ConstantOp) continue;
-            bool below = consumers[i].TrueForAll(k => inTail[k]);
-            if (below && !c.Node.Op.BackwardReadsForwardValues(c))
-            {
-                inTail[i] = true;
-                tail.Add(i);
-            }
-            else if (below && c.Node.Op.FusesForwardBackward)
-            {
-                head[i] = true;
-            }
-        }
-        if (!head.Contains(true)) return ([], head, [.. Enumerable.Range(0, count).Reverse()]);
-        var sweep = new List<int>(tail);
-        for (int i = 0; i < count; i++)
-            if (head[i]) sweep.Add(i);
-        for (int i = count - 1; i >= 0; i--)
-            if (!inTail[i] && !head[i]) sweep.Add(i);
-        return ([.. tail], head, [.. sweep]);
-    }
-
-    /// <summary>For each gradient buffer, its first writer in the backward sweep (the seed for the output): when that node's
-    /// state can overwrite the operand, it is told so and the buffer is not zeroed; otherwise the buffer is zeroed before each
-    /// backward. Returns the buffers to zero.</summary>
-    private Tensor[] PlanZeroing()
-    {
-        var written = new bool[_order.Count];
-        var zero = new List<Tensor>();
-        int output = _slot[_graph.Output];
-        written[output] = true;
-        foreach (int i in _sweep)
-        {
-            var c = _contexts[i];
-            if (c is null || _grads[i] is null) continue;
-            for (int j = 0; j < c.InputGrads.Length; j++)
-            {
-                if (c.InputGrads[j] is null) continue;
-                int s = _slot[c.Node.Inputs[j]];
-                if (written[s]) continue;
-                written[s] = true;
-                bool once = Enumerable.Range(0, c.InputGrads.Length).Count(k => ReferenceEquals(c.InputGrads[k], c.InputGrads[j])) == 1;
-                if (once && c.State is IGradientPlan plan && plan.CanOverwrite(j)) plan.Overwrite(j);
-                else zero.Add(_grads[s]!);
-            }
-        }
-        for (int s = 0; s < _order.Count; s++)
-            if (_grads[s] is { } g && !written[s]) zero.Add(g);
-        return [.. zero];
+        _zeroBeforeBackward = _plan.ZeroBeforeBackward.Select(s => _grads[s]!).ToArray();
+        _wrt = [.. _plan.Wrt];
+        (_tail, _sweep, _head) = ([.. _plan.Tail], [.. _plan.Sweep], [.. Enumerable.Range(0, order.Count).Select(_plan.IsHead)]);
     }
 
     /// <summary>Whether <see cref="Forward"/> and <see cref="Run"/> check every input value against the facts declared on
@@ -201,13 +111,13 @@ public sealed class Tape
     public NonFiniteLocation? FirstNonFinite { get; private set; }
 
     /// <summary>The heads (see the class remarks): the nodes <see cref="Run"/> evaluates with their backward in one pass.</summary>
-    public IReadOnlyList<Node> FusedHeads => [.. _order.Where((_, i) => _head[i])];
+    public IReadOnlyList<Node> FusedHeads => [.. _plan.Order.Where((_, i) => _plan.IsHead(i))];
 
     /// <summary>The graph being evaluated.</summary>
     public Graph Graph => _graph;
 
     /// <summary>The output value of the last forward pass.</summary>
-    public Tensor Value => _forwardDone ? _values[_slot[_graph.Output]]! : throw new InvalidOperationException("call Forward first");
+    public Tensor Value => _forwardDone ? _values[_plan.OutputSlot]! : throw new InvalidOperationException("call Forward first");
 
     /// <summary>Runs the forward pass on the given input values (by input name). Every input the output depends on must be given,
     /// with the declared element type and shape.</summary>
@@ -239,7 +149,7 @@ public sealed class Tape
     /// in one pass (its output gradient is complete: the tail's backward has run).</summary>
     private Tensor ForwardPass(bool fuseHeads)
     {
-        for (int i = 0; i < _order.Count; i++)
+        for (int i = 0; i < _contexts.Length; i++)
         {
             var c = _contexts[i];
             if (c is null || c.Node.Op is ConstantOp) continue;
@@ -255,7 +165,7 @@ public sealed class Tape
             }
         }
         _forwardDone = true;
-        return _values[_slot[_graph.Output]]!;
+        return _values[_plan.OutputSlot]!;
     }
 
     private void BindInputs(IReadOnlyDictionary<string, Tensor> inputs)
@@ -283,7 +193,7 @@ public sealed class Tape
     private void Bind(int slot, Tensor value)
     {
         _values[slot] = value;
-        foreach (var (c, j) in _bindings[slot]) c.Inputs[j] = value;
+        foreach (var (c, j) in _bindings[slot]) c.InputArray[j] = value;
     }
 
     /// <summary>The reverse sweep. For a scalar output the seed is 1; otherwise <paramref name="cotangent"/> (the output's shape)
@@ -314,7 +224,7 @@ public sealed class Tape
     private bool Seed(Tensor? cotangent)
     {
         var output = _graph.Output;
-        if (_grads[_slot[output]] is not { } seed)
+        if (_grads[_plan.OutputSlot] is not { } seed)
         {
             foreach (var g in _grads) g?.Fill(0);
             return false;
@@ -391,7 +301,7 @@ public sealed class Tape
         foreach (var w in _wrt)
         {
             var name = ((InputOp)w.Op).InputName;
-            int s = _slot[w];
+            int s = _plan.SlotOf(w);
             if (s >= 0 && _grads[s] is { } g) _result[name] = g;
             else if (!_result.ContainsKey(name)) _result[name] = Tensor.Zeros(w.DType, w.Shape);
         }
@@ -407,7 +317,7 @@ public sealed class Tape
         Enter(nameof(Run));
         try
         {
-            if (!_fuses || DetectNonFinite != NonFiniteCheck.Off)
+            if (!_plan.Fuses || DetectNonFinite != NonFiniteCheck.Off)
             {
                 BindInputs(inputs);
                 var v = ForwardPass(fuseHeads: false);
@@ -424,19 +334,6 @@ public sealed class Tape
         }
         finally { Leave(); }
     }
-}
-
-/// <summary>Implemented by the per-node state (from <see cref="Op.CreateState"/>) of an op whose backward can overwrite an
-/// operand's gradient buffer instead of adding into it. When the node is the first in the backward sweep to write
-/// operand j's gradient (and that operand occurs once among its operands), the tape calls <see cref="Overwrite"/>(j) once
-/// when it is built and from then on does not zero that buffer before a backward: the op must write all of it.</summary>
-internal interface IGradientPlan
-{
-    /// <summary>True if the op's backward can overwrite operand <paramref name="operand"/>'s gradient.</summary>
-    bool CanOverwrite(int operand);
-
-    /// <summary>The backward must overwrite operand <paramref name="operand"/>'s gradient (not add into it).</summary>
-    void Overwrite(int operand);
 }
 
 /// <summary>What a <see cref="Tape"/> does about non-finite values (see <see cref="Tape.DetectNonFinite"/>).</summary>

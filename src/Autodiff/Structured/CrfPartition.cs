@@ -33,7 +33,7 @@ internal sealed class CrfData
     public ReadOnlySpan<long> TagsOf(int b) => Tags.AsSpan(b * T, Length(b));
 
     /// <summary>Reads the operands (indices -1 when absent) and checks lengths and tags.</summary>
-    public void Load<TF>(Op op, Tensor[] inputs, int tags, int start, int end, int lengths) where TF : unmanaged, IFloatingPointIeee754<TF>
+    public void Load<TF>(Op op, IReadOnlyList<Tensor> inputs, int tags, int start, int end, int lengths) where TF : unmanaged, IFloatingPointIeee754<TF>
     {
         var e = inputs[0];
         (B, T, L) = (e.Shape[0], e.Shape[1], e.Shape[2]);

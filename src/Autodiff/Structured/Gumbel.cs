@@ -147,7 +147,7 @@ internal static class GumbelRows
     /// <see cref="GumbelNoise.Key(long, long)"/>(seed, the step's value), the step being operand
     /// <paramref name="stepIndex"/>.</summary>
     public static ulong Stream(OpContext c, int seed, int stepIndex) =>
-        c.Inputs.Length > stepIndex ? GumbelNoise.Key(seed, ((long[])c.Inputs[stepIndex].Data)[0]) : GumbelNoise.Key(seed);
+        c.Inputs.Count > stepIndex ? GumbelNoise.Key(seed, ((long[])c.Inputs[stepIndex].Data)[0]) : GumbelNoise.Key(seed);
 
     /// <summary><c>step</c> for the optional step operand at <paramref name="stepIndex"/>, null otherwise.</summary>
     public static string? OperandName(int index, int stepIndex) => index == stepIndex ? "step" : null;

@@ -116,7 +116,7 @@ public sealed record TruncatedGumbelOp : Op, IOpFunctions
     /// <inheritdoc/>
     protected override void Backward<T>(OpContext c)
     {
-        if (Array.TrueForAll(c.InputGrads, x => x is null)) return;
+        if (!c.AnyGradient) return;
         int n = c.Output.Size;
         using Scratch<T> s0 = ScratchFor<T>(c, 0), s1 = ScratchFor<T>(c, 1), s2 = ScratchFor<T>(c, 2);
         ReadOnlySpan<T> g = Expanded(c, 0, s0), z = Expanded(c, 1, s1), t = Expanded(c, 2, s2);

@@ -1,6 +1,6 @@
 using Autodiff.Text;
 
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Runtime;
 
 /// <summary><see cref="Tape.Run"/> evaluates a loss head (a fused op whose consumers' backward reads no forward values)
 /// with its backward in one pass. Oracle: the same tape's <see cref="Tape.Forward"/> then <see cref="Tape.Backward"/>,

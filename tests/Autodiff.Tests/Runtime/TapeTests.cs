@@ -1,4 +1,4 @@
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Runtime;
 
 public class TapeTests
 {

@@ -1,4 +1,4 @@
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Runtime;
 
 /// <summary>log1p and expm1 against exact values near 0, where .NET's LogP1/ExpM1 (log(1 + x), exp(x) − 1) lose all accuracy,
 /// and the ops that use them.</summary>
