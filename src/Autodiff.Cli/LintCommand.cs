@@ -31,8 +31,7 @@ internal static class LintCommand
             return Cli.Guard(io, path, () =>
             {
                 var source = ProgramSource.Load(path, io.In);
-                var graph = Parser.Parse(source.Text, out var map);
-                var findings = Lint.Check(Simplifier.Simplify(graph, sharing.Options(pr)), map);
+                var findings = Lint.Check(Simplifier.Simplify(Parser.Parse(source.Text), sharing.Options(pr)));
                 io.Out.WriteLine(pr.GetValue(json) ? ToJson(findings) : ToText(source.Display, findings));
                 return findings.Count == 0 ? Program.ExitOk : ExitFindings;
             });

@@ -4,21 +4,13 @@ namespace Autodiff;
 /// (used only for printing). Rewriting returns a new <see cref="Graph"/> and leaves this one usable.</summary>
 public sealed class Graph
 {
-    internal Graph(GraphBuilder builder, IReadOnlyList<Node> inputs, Node output, IReadOnlyDictionary<Node, string> names,
-        IReadOnlyDictionary<Node, (int Line, int Column)>? positions = null)
+    internal Graph(GraphBuilder builder, IReadOnlyList<Node> inputs, Node output, IReadOnlyDictionary<Node, string> names)
     {
         Builder = builder;
         Inputs = inputs;
         Output = output;
         Names = names;
-        Positions = positions ?? NoPositions;
     }
-
-    private static readonly IReadOnlyDictionary<Node, (int Line, int Column)> NoPositions = new Dictionary<Node, (int, int)>();
-
-    /// <summary>Where the program text built each node (1-based line and column of its call or operator), for messages
-    /// such as a <see cref="MemoryBudgetException"/>; empty for graphs built in C#, and without the nodes a rewrite made.</summary>
-    public IReadOnlyDictionary<Node, (int Line, int Column)> Positions { get; }
 
     /// <summary>The builder that owns the nodes.</summary>
     public GraphBuilder Builder { get; }
@@ -112,7 +104,7 @@ public sealed class Graph
             foreach (var (n, s) in extraNames)
                 if (reach.Contains(n) && !taken.Contains(s) && names.TryAdd(n, s)) taken.Add(s);
         }
-        return new Graph(Builder, Inputs, output, names, Positions);
+        return new Graph(Builder, Inputs, output, names);
     }
 
     /// <summary>The same program with every float element type changed to <paramref name="dtype"/> (built in a new builder),
@@ -127,9 +119,8 @@ public sealed class Graph
             if (!map.ContainsKey(n)) map[n] = b.Make(n.Op.WithFloatType(dtype), n.Inputs.Select(x => map[x]).ToArray());
         var names = new Dictionary<Node, string>(ReferenceEqualityComparer.Instance);
         foreach (var (n, s) in Names) if (map.TryGetValue(n, out var m)) names[m] = s;
-        var positions = new Dictionary<Node, (int, int)>(ReferenceEqualityComparer.Instance);
-        foreach (var (n, p) in Positions) if (map.TryGetValue(n, out var m)) positions.TryAdd(m, p);
-        return new Graph(b, Inputs.Select(i => map[i]).ToArray(), map[Output], names, positions);
+        foreach (var (n, m) in map) b.CopyPosition(m, n);
+        return new Graph(b, Inputs.Select(i => map[i]).ToArray(), map[Output], names);
     }
 
     /// <summary>The program in the expression language.</summary>

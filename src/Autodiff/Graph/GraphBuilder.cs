@@ -25,13 +25,13 @@ public sealed class GraphBuilder
     }
 
     /// <summary>Gives <paramref name="position"/> to <paramref name="root"/> and to every node below it that has none yet
-    /// (not descending into nodes that have one; inputs and constants keep none).</summary>
+    /// (not descending into nodes that have one; inputs and constants below the root keep none, since they are shared).</summary>
     internal void MarkPosition(Node root, SourcePosition position)
     {
         lock (_lock)
         {
-            var stack = new Stack<Node>();
-            stack.Push(root);
+            if (!_positions.TryAdd(root, position)) return;
+            var stack = new Stack<Node>(root.Inputs);
             while (stack.Count > 0)
             {
                 var n = stack.Pop();
@@ -40,6 +40,12 @@ public sealed class GraphBuilder
                 foreach (var i in n.Inputs) stack.Push(i);
             }
         }
+    }
+
+    /// <summary>Gives <paramref name="to"/> (of this builder) the position <paramref name="from"/> has in its own builder.</summary>
+    internal void CopyPosition(Node to, Node from)
+    {
+        if (from.Builder.PositionOf(from) is { } p) lock (_lock) _positions.TryAdd(to, p);
     }
 
     /// <summary>A node built to replace <paramref name="original"/> (a rewrite, or a rebuild on new operands) takes its
@@ -86,9 +92,7 @@ public sealed class GraphBuilder
 
     /// <summary>Wraps a result node into a <see cref="Graph"/> whose inputs are this builder's declared inputs. The output
     /// and every named node must come from this builder (a node of another builder is refused, naming both).</summary>
-    public Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names = null) => Build(output, names, null);
-
-    internal Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names, IReadOnlyDictionary<Node, (int Line, int Column)>? positions)
+    public Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names = null)
     {
         ArgumentNullException.ThrowIfNull(output.Node, nameof(output));
         if (output.Node.Builder != this)
@@ -97,7 +101,7 @@ public sealed class GraphBuilder
             foreach (var (n, name) in names)
                 if (n.Builder != this)
                     throw new AutodiffException($"Build: the node named '{name}' ({n}) was built by another GraphBuilder ({Describe(n.Builder)}) than this one ({Describe(this)}); build a graph and all its nodes with one builder");
-        return new(this, Inputs, output.Node, names ?? new Dictionary<Node, string>(), positions);
+        return new(this, Inputs, output.Node, names ?? new Dictionary<Node, string>());
     }
 
     private static string Describe(GraphBuilder b)

@@ -25,7 +25,7 @@ public static partial class Facts
         var s = RowSum(p, axis, p.Shape[axis]);
         return s is double v && Math.Abs(v - 1) <= SumTolerance(p.DType)
             ? null
-            : $"targets {Text.Printer.PrintExpression(p)} are not known to sum to 1 along axis {axis}" +
+            : $"targets {Text.Printer.Brief(p)} are not known to sum to 1 along axis {axis}" +
               (s is double w ? $" (they sum to {w:R})" : " (declare the input probs(axis=" + axis + "), or use one_hot, softmax, or a convex combination of those)");
     }
 
@@ -96,29 +96,5 @@ public static partial class Facts
         if (Constant(x) is double c) return c * size;
         int lead = whole.Shape.Rank - x.Shape.Rank;
         return lead == 0 ? sub(x) : null;
-    }
-
-    /// <summary>Null if every entry of <paramref name="x"/> is proved &gt; 0; otherwise why not. Covers <c>positive</c>
-    /// inputs, positive constants, exp, softplus, sigmoid, sqrt and abs of positives, and sums, products, quotients,
-    /// maxima and reductions (sum, mean, max, min, prod, pnorm) of positives.</summary>
-    public static string? Positive(Node x) => IsPositive(x, 0) ? null : $"{Text.Printer.PrintExpression(x)} is not known to be > 0 (declare the input 'positive')";
-
-    private static bool IsPositive(Node x, int depth)
-    {
-        if (depth > 64) return false;
-        bool All() => x.Inputs.All(i => IsPositive(i, depth + 1));
-        return x.Op switch
-        {
-            InputOp i => i.Facts.Positive,
-            ConstantOp c => c.Value > 0,
-            ExpOp or SoftplusOp or SigmoidOp => true,   // exp underflows to 0 only for inputs below about −745; the rules using this accept that
-            SoftmaxOp => true,
-            AddOp => All() || x.Inputs.Any(i => IsPositive(i, depth + 1)) && x.Inputs.All(i => IsNonNegative(i, depth + 1)),
-            SqrtOp or AbsOp or StopGradientOp or MulOp or DivOp or SumOp or MeanOp or MaxOp or MinOp
-                or ReshapeOp or BroadcastToOp or TransposeOp or ProdOp or PNormOp => All(),
-            MaximumOp => x.Inputs.Any(i => IsPositive(i, depth + 1)),
-            MinimumOp => All(),
-            _ => false,
-        };
     }
 }

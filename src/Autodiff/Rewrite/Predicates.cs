@@ -65,7 +65,7 @@ internal sealed record Condition(Predicate Predicate, (string? Var, double? Lite
 /// near misses (one_axis, keepdims, adjacent, same_exponent, gathers_along, pnorm_power, even_power, reciprocal).</summary>
 internal static class Predicates
 {
-    private static string P(Node n) => Printer.PrintExpression(n);
+    private static string P(Node n) => Printer.Brief(n);
     private static string N(double v) => Tensor.FormatNumber(v, DType.F64);
     private static string Axes(int[] a) => new IntList(a).ToString();
 

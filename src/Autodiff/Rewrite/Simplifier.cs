@@ -189,7 +189,7 @@ public static class Simplifier
                     var reason = rule.Precondition(match);
                     if (reason is null && shared is not null && !rule.FiresWhenShared
                         && (options.Sharing == SharingPolicy.Keep || options.Sharing == SharingPolicy.StabilityFirst && !rule.Stabilizes))
-                        reason = $"{Text.Printer.PrintExpression(shared[0].Node)} is also used outside the pattern; fusing would compute it twice";
+                        reason = $"{Text.Printer.Brief(shared[0].Node)} is also used outside the pattern; fusing would compute it twice";
                     if (reason is not null)
                     {
                         misses.Add((cur, new NearMiss(rule.Name, cur, reason)));
@@ -201,7 +201,7 @@ public static class Simplifier
                     if (rep.Shape != cur.Shape || rep.DType != cur.DType)
                         throw new UnreachableException($"rule {rule.Name} replaced {cur} by {rep}: a rewrite must keep shape and element type");
                     var note = shared is null ? null
-                        : string.Join("; ", shared.Select(x => $"recomputes {Text.Printer.PrintExpression(x.Node)}, shared with {x.Others} other consumer{(x.Others == 1 ? "" : "s")}"));
+                        : string.Join("; ", shared.Select(x => $"recomputes {Text.Printer.Brief(x.Node)}, shared with {x.Others} other consumer{(x.Others == 1 ? "" : "s")}"));
                     steps.Add(new RewriteStep(rule.Name, phase.Name, cur, rep, note));
                     uses.Replace(cur, rep);
                     builder.InheritPosition(rep, cur);

@@ -23,7 +23,7 @@ public static partial class Rules
         n => n.Inputs[0].Op is DivOp && n.Inputs[0].Inputs.Any(i => i.Op is SoftmaxOp or SigmoidOp or ExpOp) && n.Inputs[0].Inputs.All(i => i.Shape == n.Shape || i.Shape.Size == 1)
             ? M(n)!.Bind("a", n.Inputs[0].Inputs[0]).Bind("b", n.Inputs[0].Inputs[1]).Interior(n.Inputs[0]) : null,
         m => (Facts.NonNegative(m["a"]) is null) && (Facts.NonNegative(m["b"]) is null) ? null
-            : $"{Text.Printer.PrintExpression((Facts.NonNegative(m["a"]) is null) ? m["b"] : m["a"])} is not known to be >= 0, so log(a) - log(b) could be NaN where log(a / b) is not",
+            : $"{Text.Printer.Brief((Facts.NonNegative(m["a"]) is null) ? m["b"] : m["a"])} is not known to be >= 0, so log(a) - log(b) could be NaN where log(a / b) is not",
         m => (m["a"].Expr.Log() - m["b"].Expr.Log()).Node) { Stabilizes = true };
 
     /// <summary><c>log(a * b) => log(a) + log(b)</c> under the same conditions as <see cref="LogOfQuotient"/>: a scaled
@@ -33,7 +33,7 @@ public static partial class Rules
         n => n.Inputs[0].Op is MulOp && n.Inputs[0].Inputs.Any(i => i.Op is SoftmaxOp or SigmoidOp or ExpOp) && n.Inputs[0].Inputs.All(i => i.Shape == n.Shape || i.Shape.Size == 1)
             ? M(n)!.Bind("a", n.Inputs[0].Inputs[0]).Bind("b", n.Inputs[0].Inputs[1]).Interior(n.Inputs[0]) : null,
         m => (Facts.NonNegative(m["a"]) is null) && (Facts.NonNegative(m["b"]) is null) ? null
-            : $"{Text.Printer.PrintExpression((Facts.NonNegative(m["a"]) is null) ? m["b"] : m["a"])} is not known to be >= 0, so log(a) + log(b) could be NaN where log(a * b) is not",
+            : $"{Text.Printer.Brief((Facts.NonNegative(m["a"]) is null) ? m["b"] : m["a"])} is not known to be >= 0, so log(a) + log(b) could be NaN where log(a * b) is not",
         m => (m["a"].Expr.Log() + m["b"].Expr.Log()).Node) { Stabilizes = true };
 
     /// <summary><c>exp(a) / sum(exp(b), axis=A) => exp(a - logsumexp(b, axis=A))</c> (keepdims carried over), for the

@@ -57,7 +57,7 @@ public static class MemoryBudget
         if (total > budget) throw new MemoryBudgetException(big!, total, budget, total: true, Position(graph, big!));
     }
 
-    private static (int Line, int Column)? Position(Graph graph, Node n) => graph.Positions.TryGetValue(n, out var p) ? p : null;
+    private static (int Line, int Column)? Position(Graph graph, Node n) => graph.Builder.PositionOf(n) is { } p ? (p.Line, p.Column) : null;
 
     /// <summary>Bytes for people, in decimal units: <c>512 B</c>, <c>3.2 MB</c>, <c>8.6 GB</c>.</summary>
     public static string Format(long bytes)

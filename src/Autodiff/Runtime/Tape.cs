@@ -274,8 +274,7 @@ public sealed class Tape
     private void Found(Node node, string pass)
     {
         var position = node.Builder.PositionOf(node);
-        string text = _graph.Names.TryGetValue(node, out var name) ? name : Text.Printer.PrintExpression(node);
-        if (text.Length > 120) text = text[..117] + "...";
+        string text = _graph.Names.TryGetValue(node, out var name) ? name : Text.Printer.Brief(node);
         FirstNonFinite = new NonFiniteLocation(node, node.Op.Name, position?.Line, position?.Column, pass, text);
         if (DetectNonFinite == NonFiniteCheck.Throw) throw new NonFiniteException(FirstNonFinite);
     }

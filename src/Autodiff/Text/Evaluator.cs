@@ -9,10 +9,6 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
     private readonly GraphBuilder _builder = new();
     private readonly Dictionary<string, (Expr Value, int Line)> _env = new(StringComparer.Ordinal);
     private DType _default = DType.F32;
-    private readonly Dictionary<Node, (int Line, int Column)> _positions = new(ReferenceEqualityComparer.Instance);
-
-    /// <summary>Where each node was written.</summary>
-    public SourceMap Map { get; } = new();
 
     public Graph Run()
     {
@@ -28,7 +24,6 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
                 {
                     CheckUndefined(s.Name, s.Line, s.Col);
                     var value = Wrap("input", s.Line, s.Col, () => _builder.Input(s.Name, s.Type, new Shape(s.Dims), s.Facts));
-                    Map.Record(value.Node, s.Line, s.Col);
                     _env[s.Name] = (value, s.Line);
                     break;
                 }
@@ -49,7 +44,7 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
             }
         }
         output ??= last ?? throw new ParseException(endLine, endCol, "the program has no assignment, so it has no result");
-        return _builder.Build(output.Expr, names, _positions);
+        return _builder.Build(output.Expr, names);
     }
 
     private void CheckUndefined(string name, int line, int col)
@@ -101,7 +96,6 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
                 foreach (var o in operands) if (o.Weak) Materialize(o, context);
             }
             n.Value = Build(n, DType.F32);
-            if (n is not NameAst) Map.Record(n.Value.Value.Node, n.Line, n.Col);
         }
         if (root.Weak) Materialize(root, _default);
         return root.Value!.Value;
@@ -113,7 +107,6 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
         foreach (var n in PostOrder(root))
         {
             n.Value = Build(n, type);
-            Map.Record(n.Value.Value.Node, n.Line, n.Col);
         }
     }
 
@@ -218,7 +211,6 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
         {
             var result = build();
             _builder.MarkPosition(result.Node, new SourcePosition(line, col, op));
-            _positions.TryAdd(result.Node, (line, col));
             return result;
         }
         catch (ParseException)

@@ -23,18 +23,14 @@ public static class Parser
     /// <summary>Parses <paramref name="text"/> into a new graph in a new <see cref="GraphBuilder"/>. Assigned names
     /// become <see cref="Graph.Names"/> (the first name wins when two assignments build the same node; inputs keep their
     /// own names).</summary>
-    public static Graph Parse(string text) => Parse(text, out _);
-
-    /// <summary>Parses <paramref name="text"/> like <see cref="Parse(string)"/>, also returning where each node was written.</summary>
-    public static Graph Parse(string text, out SourceMap map)
+    /// <remarks>Where each node was written is <see cref="GraphBuilder.PositionOf"/> of the graph's builder.</remarks>
+    public static Graph Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         var syntax = new SyntaxParser(Lexer.Tokenize(text));
         var program = syntax.ParseProgram();
         var evaluator = new Evaluator(program, syntax.EndLine, syntax.EndCol);
-        var graph = evaluator.Run();
-        map = evaluator.Map;
-        return graph;
+        return evaluator.Run();
     }
 }
 

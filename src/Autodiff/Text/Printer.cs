@@ -58,6 +58,27 @@ public static class Printer
         return ProgramWriter.WriteExpression(root);
     }
 
+    /// <summary>The expression of <paramref name="root"/> as <see cref="PrintExpression"/> writes it when its subgraph has at
+    /// most <paramref name="maxNodes"/> nodes and it fits on one line of at most 200 characters; otherwise its op applied
+    /// to an ellipsis, e.g. <c>log(…)</c>. Costs at most <paramref name="maxNodes"/> steps before printing, so a message
+    /// about one node of a huge graph stays short and cheap.</summary>
+    public static string Brief(Node root, int maxNodes = 64)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance) { root };
+        var stack = new Stack<Node>();
+        stack.Push(root);
+        while (stack.TryPop(out var n))
+            foreach (var i in n.Inputs)
+                if (seen.Add(i))
+                {
+                    if (seen.Count > maxNodes) return $"{root.Op.Name}(…)";
+                    stack.Push(i);
+                }
+        var text = PrintExpression(root);
+        return text.Length <= 200 && !text.Contains('\n') ? text : $"{root.Op.Name}(…)";
+    }
+
     /// <summary>Writes one program or expression; see <see cref="Printer"/>.</summary>
     private sealed class ProgramWriter
     {

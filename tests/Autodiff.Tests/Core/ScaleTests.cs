@@ -171,4 +171,39 @@ public class ScaleTests
         Assert.Equal(new Shape(40_000, 40_000, 0), t.Shape);
         Assert.Equal(new Shape(0, 40_000, 40_000), t.Transpose(2, 1, 0).Shape);
     }
+
+    /// <summary>a₀ = x − 1, aₖ = aₖ₋₁ + aₖ₋₁ (60 doublings, 62 nodes, an expression tree of 2⁶⁰ leaves) under
+    /// exp(sum(log(·))): the sign facts the product rule asks for are proved once per node (asked recursively, each level
+    /// asked its operands up to four times: 4⁶⁰ calls, a hang), and the lint's messages name the program's own node.</summary>
+    [Fact]
+    public void SignFactsOfADoublingChainAreOnePass()
+    {
+        var text = "input x: f64[3]\na0 = x - 1\n" + string.Concat(Enumerable.Range(1, 60).Select(k => $"a{k} = a{k - 1} + a{k - 1}\n"))
+            + "y = exp(sum(log(a60)))\noutput y\n";
+        var g = Parser.Parse(text);
+        Assert.NotNull(Facts.Positive(g.Output.Inputs[0].Inputs[0].Inputs[0]));   // log's operand: x − 1 is not proved > 0
+        var result = Simplifier.Simplify(g);
+        Assert.DoesNotContain(result.After.Nodes(), n => n.Op is ProdOp);         // so exp(sum(log)) is not a product
+        var finding = Assert.Single(Lint.Check(result));
+        Assert.Equal((63, 13), (finding.Line, finding.Column));
+        Assert.StartsWith("log of a60, which is not proved > 0", finding.Message);
+
+        var positive = Parser.Parse(text.Replace("input x: f64[3]", "input x: f64[3] positive").Replace("a0 = x - 1", "a0 = x + 1"));
+        Assert.Contains(Simplifier.Simplify(positive).After.Nodes(), n => n.Op is ProdOp);
+        Assert.Null(Facts.Positive(positive.Output.Inputs[0].Inputs[0].Inputs[0]));
+    }
+
+    /// <summary>A message about one node of a huge expression shows it briefly (its name in the program, or op(…)), so a
+    /// rule's near miss at each of 100,000 nodes does not print 100,000 expressions of growing size.</summary>
+    [Fact]
+    public void MessagesAboutHugeExpressionsAreBrief()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", DType.F64, 3);
+        var s = x;
+        for (int i = 0; i < 100_000; i++) s = s + x;
+        Assert.Equal("add(…)", Printer.Brief(s.Node));
+        Assert.Equal("x + x", Printer.Brief((x + x).Node));
+        Assert.StartsWith("add(…) is not known to be > 0", Facts.Positive(s.Node));
+    }
 }
