@@ -96,7 +96,7 @@ public static class Softmax
                 if (Kind == Kind.LogSumExp)
                 {
                     var (m, s) = SoftmaxCrossEntropy.Stats(row, n, r + 1 < Rows ? row + n : null);
-                    Y[r] = T.CreateTruncating(double.CreateTruncating(m) + Math.Log(s));
+                    Y[r] = T.CreateTruncating(SoftmaxCrossEntropy.LogSumExp(row, n, m, s));
                     continue;
                 }
 
@@ -120,7 +120,8 @@ public static class Softmax
                     double s = SoftmaxCrossEntropy.Fast.SumExp(row, n, max, null);
                     if (double.IsFinite(s))
                     {
-                        T logSum = T.CreateTruncating(Math.Log(s));
+                        // log1p of the exact s − 1: the largest entry's −log s does not round to 0 (the tail)
+                        T logSum = T.CreateTruncating(ScalarMath.Log1p(SoftmaxCrossEntropy.Rest(row, n, max, s)));
                         var xr = new ReadOnlySpan<T>(row, n);
                         TensorPrimitives.Subtract(xr, max, yr);
                         TensorPrimitives.Subtract(yr, logSum, yr);

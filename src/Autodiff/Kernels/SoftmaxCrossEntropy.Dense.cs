@@ -14,12 +14,13 @@ internal static partial class SoftmaxCrossEntropy
     // ---------------------------------------------------------------- dense softmax cross-entropy
 
     /// <summary>loss[r] = Σ_c w_c·p'_c·(−log q_c) with p' = (1 − ε)p + ε/n, skipping terms whose weight w_c·p'_c is 0.
-    /// Saves the row maxima and sums (the numerators are recomputed by the backward).</summary>
-    public static void DenseForward<T>(T[] z, T[] p, T[]? w, double eps, T[] max, double[] sum, T[] loss, int rows, int n)
+    /// Saves the row maxima, sums and rests s − 1 (exact where s rounds to 1, see <see cref="Rest{T}"/>; log s is
+    /// log1p(rest)); the numerators are recomputed by the backward.</summary>
+    public static void DenseForward<T>(T[] z, T[] p, T[]? w, double eps, T[] max, double[] sum, double[] rest, T[] loss, int rows, int n)
         where T : unmanaged, IFloatingPointIeee754<T> =>
-        ForRows<T, DenseFwd<T>>(rows, n, new(z, p, w, eps, max, sum, loss, n), scratch: false);
+        ForRows<T, DenseFwd<T>>(rows, n, new(z, p, w, eps, max, sum, rest, loss, n), scratch: false);
 
-    private readonly unsafe struct DenseFwd<T>(T[] z, T[] p, T[]? w, double eps, T[] max, double[] sum, T[] loss, int n) : IRowKernel<T>
+    private readonly unsafe struct DenseFwd<T>(T[] z, T[] p, T[]? w, double eps, T[] max, double[] sum, double[] rest, T[] loss, int n) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -27,21 +28,23 @@ internal static partial class SoftmaxCrossEntropy
         {
             ReadOnlySpan<T> zr = z.AsSpan(r * n, n), pr = p.AsSpan(r * n, n);
             T m;
-            double s;
+            double s, others;
             fixed (T* pz = zr)
             {
                 (m, s) = Stats(pz, n, null);
+                others = T.IsFinite(m) ? Rest(pz, n, m, s) : s - 1;
             }
 
             max[r] = m;
             sum[r] = s;
+            rest[r] = others;
             if (T.IsNaN(m))
             {
                 loss[r] = m;
                 return;
             }
 
-            double md = double.CreateTruncating(m), logS = Math.Log(s), keep = 1 - eps, spread = eps / n;
+            double md = double.CreateTruncating(m), logS = ScalarMath.Log1p(others), keep = 1 - eps, spread = eps / n;
             loss[r] = Of<T>(T.IsFinite(m) ? FiniteLoss(zr, pr, md, logS, keep, spread) : PolicyLoss(zr, pr, md, logS, keep, spread));
         }
 
@@ -106,12 +109,12 @@ internal static partial class SoftmaxCrossEntropy
     /// null) and <see cref="DenseBackwardTargets{T}"/> (when <paramref name="gp"/> is not null) row by row, for an output
     /// gradient <paramref name="g"/> known before the forward: each row's gradients are written while its logits and
     /// targets are in cache, with the same roundings as the separate passes.</summary>
-    public static void DenseForwardBackward<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, double cap, T[] max, double[] sum, T[] loss, T[] g, T[]? gz, bool accumulateZ, T[]? gp, bool accumulateP, int rows, int n)
+    public static void DenseForwardBackward<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, double cap, T[] max, double[] sum, double[] rest, T[] loss, T[] g, T[]? gz, bool accumulateZ, T[]? gp, bool accumulateP, int rows, int n)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         ForRows<T, DenseFused<T>>(
             rows,
             n,
-            new(new(z, p, w, eps, max, sum, loss, n), new(z, p, w, eps, normalized, max, sum, g, gz ?? [], n, accumulateZ), gz is not null, new(z, w, eps, max, sum, cap, g, gp ?? [], n, accumulateP), gp is not null),
+            new(new(z, p, w, eps, max, sum, rest, loss, n), new(z, p, w, eps, normalized, max, sum, rest, g, gz ?? [], n, accumulateZ), gz is not null, new(z, w, eps, max, rest, cap, g, gp ?? [], n, accumulateP), gp is not null),
             scratch: true);
 
     private readonly struct DenseFused<T>(DenseFwd<T> forward, DenseBackZ<T> logits, bool hasLogits, DenseBackP<T> targets, bool hasTargets) : IRowKernel<T>
@@ -139,13 +142,14 @@ internal static partial class SoftmaxCrossEntropy
     }
 
     /// <summary>gz += g·(q·Σ_c w_c p'_c − w⊙p'); when <paramref name="normalized"/> and unweighted, the closed form
-    /// gz += g·(q − p'). q = exp(z − max) / sum is recomputed from the saved row statistics. Overwrites when not
-    /// <paramref name="accumulate"/>.</summary>
-    public static void DenseBackwardLogits<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, T[] max, double[] sum, T[] g, T[] gz, int rows, int n, bool accumulate = true)
+    /// gz += g·(q − p'). q = exp(z − max) / sum is recomputed from the saved row statistics; where the maximum's q_a
+    /// exceeds 1/2, its entry is written from 1 − q_a = rest / s (see <see cref="Rest{T}"/>) so that it does not cancel
+    /// when q_a rounds to 1. Overwrites when not <paramref name="accumulate"/>.</summary>
+    public static void DenseBackwardLogits<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, T[] max, double[] sum, double[] rest, T[] g, T[] gz, int rows, int n, bool accumulate = true)
         where T : unmanaged, IFloatingPointIeee754<T> =>
-        ForRows<T, DenseBackZ<T>>(rows, n, new(z, p, w, eps, normalized, max, sum, g, gz, n, accumulate), scratch: true);
+        ForRows<T, DenseBackZ<T>>(rows, n, new(z, p, w, eps, normalized, max, sum, rest, g, gz, n, accumulate), scratch: true);
 
-    private readonly unsafe struct DenseBackZ<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, T[] max, double[] sum, T[] g, T[] gz, int n, bool accumulate) : IRowKernel<T>
+    private readonly unsafe struct DenseBackZ<T>(T[] z, T[] p, T[]? w, double eps, bool normalized, T[] max, double[] sum, double[] rest, T[] g, T[] gz, int n, bool accumulate) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>g·(q·Σ w p' − w⊙p') with p' = (1 − ε)p + ε/n: the row pass d (+)= e·(g·Σ w p'/s) − g·ε/n (the last term
@@ -159,6 +163,9 @@ internal static partial class SoftmaxCrossEntropy
             double total = normalized && w is null ? 1
                 : w is null ? (keep * SumInDouble(pr)) + (spread * n)
                 : (keep * DotInDouble<T>(w, pr)) + (spread * SumInDouble<T>(w));
+            T m = max[r];
+            int a = T.IsFinite(m) && sum[r] < 2 ? z.AsSpan(r * n, n).IndexOf(m) : -1;
+            T old = a >= 0 && accumulate ? d[a] : T.Zero;
             fixed (T* pz = z, pd = d)
             {
                 // no streaming stores: the row is read again right below
@@ -168,24 +175,33 @@ internal static partial class SoftmaxCrossEntropy
             if (w is null)
             {
                 TensorPrimitives.MultiplyAdd(pr, Of<T>(-gr * keep), d, d);
-                return;
+            }
+            else
+            {
+                Span<T> t = tmp[..n];
+                TensorPrimitives.Multiply(pr, Of<T>(keep), t);
+                TensorPrimitives.Add(t, Of<T>(spread), t);
+                TensorPrimitives.Multiply(t, w, t);
+                TensorPrimitives.MultiplyAdd(t, Of<T>(-gr), d, d);
             }
 
-            Span<T> t = tmp[..n];
-            TensorPrimitives.Multiply(pr, Of<T>(keep), t);
-            TensorPrimitives.Add(t, Of<T>(spread), t);
-            TensorPrimitives.Multiply(t, w, t);
-            TensorPrimitives.MultiplyAdd(t, Of<T>(-gr), d, d);
+            if (a < 0) return;
+
+            // q_a·total − w_a·p'_a = (total − w_a·p'_a) − total·(1 − q_a) with 1 − q_a = rest / s; normalized and
+            // unweighted, total − p'_a = (1 − ε)·(1 − p_a) + ε − ε/n without rounding p'_a first.
+            double pa = double.CreateTruncating(pr[a]), wa = w is null ? 1 : double.CreateTruncating(w[a]);
+            double others = normalized && w is null ? (keep * (1 - pa)) + (eps - spread) : total - (wa * ((keep * pa) + spread));
+            d[a] = old + Of<T>(gr * (others - (total * rest[r] / sum[r])));
         }
     }
 
     /// <summary>gp += g·(1 − ε)·w⊙(−log q). Where q_c is exactly 0 (−log q_c = +inf) the finite <paramref name="cap"/>
     /// is used instead. Overwrites when not <paramref name="accumulate"/>.</summary>
-    public static void DenseBackwardTargets<T>(T[] z, T[]? w, double eps, T[] max, double[] sum, double cap, T[] g, T[] gp, int rows, int n, bool accumulate = true)
+    public static void DenseBackwardTargets<T>(T[] z, T[]? w, double eps, T[] max, double[] rest, double cap, T[] g, T[] gp, int rows, int n, bool accumulate = true)
         where T : unmanaged, IFloatingPointIeee754<T> =>
-        ForRows<T, DenseBackP<T>>(rows, n, new(z, w, eps, max, sum, cap, g, gp, n, accumulate), scratch: false);
+        ForRows<T, DenseBackP<T>>(rows, n, new(z, w, eps, max, rest, cap, g, gp, n, accumulate), scratch: false);
 
-    private readonly struct DenseBackP<T>(T[] z, T[]? w, double eps, T[] max, double[] sum, double cap, T[] g, T[] gp, int n, bool accumulate) : IRowKernel<T>
+    private readonly struct DenseBackP<T>(T[] z, T[]? w, double eps, T[] max, double[] rest, double cap, T[] g, T[] gp, int n, bool accumulate) : IRowKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -193,7 +209,7 @@ internal static partial class SoftmaxCrossEntropy
         {
             ReadOnlySpan<T> zr = z.AsSpan(r * n, n);
             Span<T> d = gp.AsSpan(r * n, n);
-            double coef = double.CreateTruncating(g[r]) * (1 - eps), md = double.CreateTruncating(max[r]), logS = Math.Log(sum[r]);
+            double coef = double.CreateTruncating(g[r]) * (1 - eps), md = double.CreateTruncating(max[r]), logS = ScalarMath.Log1p(rest[r]);
             int c = 0;
             if (T.IsFinite(max[r]))
             {

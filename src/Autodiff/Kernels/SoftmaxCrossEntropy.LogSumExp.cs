@@ -33,7 +33,8 @@ internal static partial class SoftmaxCrossEntropy
     }
 
     /// <summary>gx += g − exp(y)·Σ g per row, y being the log-softmax output (exp(−inf) = 0, so an entry whose probability is
-    /// 0 gets g); gx = … when not <paramref name="accumulate"/>.</summary>
+    /// 0 gets g); gx = … when not <paramref name="accumulate"/>. The entry of largest y, when y &gt; −log 2, is written as
+    /// −g·expm1(y) − exp(y)·(Σ g − g) so that g·(1 − q) does not cancel when q rounds to 1.</summary>
     public static void LogSoftmaxBackward<T>(T[] y, T[] g, T[] gx, int rows, int n, bool accumulate = true)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         ForRows<T, LogSoftmaxBack<T>>(rows, n, new(y, g, gx, n, accumulate), scratch: accumulate);
@@ -48,7 +49,15 @@ internal static partial class SoftmaxCrossEntropy
             Span<T> d = gx.AsSpan(r * n, n);
             Span<T> t = accumulate ? tmp : d;
             FastMath.Exp(yr, t);
-            TensorPrimitives.MultiplyAdd(t, Of<T>(-SumInDouble(gr)), gr, t);
+            double total = SumInDouble(gr);
+            TensorPrimitives.MultiplyAdd(t, Of<T>(-total), gr, t);
+            int a = n == 0 ? -1 : TensorPrimitives.IndexOfMax(yr);
+            if (a >= 0 && double.CreateTruncating(yr[a]) > -Math.Log(2))
+            {
+                double ya = double.CreateTruncating(yr[a]), ga = double.CreateTruncating(gr[a]);
+                t[a] = Of<T>((-ga * ScalarMath.Expm1(ya)) - (Math.Exp(ya) * (total - ga)));
+            }
+
             if (accumulate) TensorPrimitives.Add(d, t, d);
         }
     }
@@ -101,10 +110,19 @@ internal static partial class SoftmaxCrossEntropy
                 var (m, s) = Stats(px + o, n, r + 1 < rows ? px + o + n : null, e);
                 max[r] = m;
                 sum[r] = s;
-                lse[r] = Of<T>(double.CreateTruncating(m) + Math.Log(s));
+                lse[r] = Of<T>(LogSumExp(px + o, n, m, s));
                 if (fused.G is { } g) LseBackward<T>.Gradient(px + o, n, m, s, g[r], pd + o, fused.Accumulate, e != null);
             }
         }
+    }
+
+    /// <summary>m + log s for a row with maximum m and sum s; log s = log1p(s − 1) with s − 1 exact (see <see cref="Rest{T}"/>)
+    /// when |m| &lt; 1, where the rounding of log s would show in the result (logsumexp([0, −40]) = 4.2e−18, not 0).</summary>
+    public static unsafe double LogSumExp<T>(T* x, int n, T m, double s)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double md = double.CreateTruncating(m);
+        return T.IsFinite(m) ? md + ScalarMath.Log1p(Rest(x, n, m, s, Math.Abs(md) < 1)) : md + Math.Log(s);
     }
 
     /// <summary>gx += g[r]·q with q = exp(x − max[r]) / sum[r] recomputed from the saved statistics (0 for an all −inf row,

@@ -195,6 +195,51 @@ internal static partial class SoftmaxCrossEntropy
         return (m, sum);
     }
 
+    /// <summary>s − 1 = Σ_{j ≠ a} exp(x_j − m) for a row with finite maximum m (at its first index a, where exp(0) = 1) and
+    /// sum s, exact to rounding: 1 − q_a = rest / s and log s = log1p(rest) without the cancellation of s − 1 once s rounds
+    /// to 1 (the tail: at logits [37.43, 0], rest = 5.55e−17 while s = 1 in double; in f32 the row pass's float partials
+    /// already round the small terms against the 1). Only when s &lt; 2 (q_a &gt; 1/2) and <paramref name="needed"/> is
+    /// the sum taken again without a (<see cref="SumExcept{T}"/>, one more exp pass over the row); otherwise s − 1.</summary>
+    public static unsafe double Rest<T>(T* x, int n, T m, double s, bool needed = true)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(s < 2) || !needed) return s - 1;
+        int a = new ReadOnlySpan<T>(x, n).IndexOf(m);
+        return a < 0 ? s - 1 : SumExcept(x, n, a, m);
+    }
+
+    /// <summary>1 − q_t times s, i.e. Σ_{j ≠ t} exp(x_j − m), for the label t of a row with maximum m and sum s, when it is
+    /// needed: only when x_t = m and s &lt; 2 can q_t exceed 1/2, so that q_t − 1 and log q_t cancel in the plain formulas
+    /// (then one more exp pass, <see cref="SumExcept{T}"/>); NaN otherwise (the plain formulas are exact to rounding).</summary>
+    public static unsafe double LabelRest<T>(T* x, int n, int t, T m, double s)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        T.IsFinite(m) && s < 2 && x[t] == m ? SumExcept(x, n, t, m) : double.NaN;
+
+    /// <summary>Σ_{j ≠ t} exp(x_j − m) in double: [0, b0) and [b1, n) keep the row pass's vector grouping (b0, b1 the
+    /// multiples of the vector width around t), the block between them is summed without t by two short masked calls, so
+    /// no small term is rounded against exp(x_t − m) in a float partial.</summary>
+    public static unsafe double SumExcept<T>(T* x, int n, int t, T m)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = FastMath.Has512 ? 64 / sizeof(T) : FastMath.Has256 ? 32 / sizeof(T) : 1;
+        int b0 = t - (t % w), b1 = Math.Min(n, b0 + w);
+        return Part(x, 0, b0, m) + Part(x, b0, t, m) + Part(x, t + 1, b1, m) + Part(x, b1, n, m);
+    }
+
+    /// <summary>Σ exp(x_j − m) over j in [from, to).</summary>
+    private static unsafe double Part<T>(T* x, int from, int to, T m)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        to <= from ? 0 : Fast.SumExp(x + from, to - from, m, null);
+
+    /// <summary>−log q_t for the label's entry x_t of a row with maximum m, sum s and rest from <see cref="LabelRest{T}"/>:
+    /// log1p(rest / e_t) (exact where (m − x_t) + log s rounds to 0), or <see cref="NegLogQ"/> when rest is NaN.</summary>
+    public static double NegLogQTarget(double m, double x, double s, double rest)
+    {
+        if (double.IsNaN(rest)) return NegLogQ(m, x, Math.Log(s));
+        double et = Math.Exp(x - m);
+        return et >= rest ? ScalarMath.Log1p(rest / et) : (m - x) + Math.Log(s);
+    }
+
     /// <summary>d = e·k + add where e = exp(x − m) are the numerators of a row with saved statistics (m, s) (adds into d when
     /// <paramref name="accumulate"/>). The vector pass when m is finite, the policy of <see cref="Numerators{T}"/> otherwise.
     /// (Unlike the forward, prefetching the next row here measured slower: the hardware prefetcher keeps up with the two

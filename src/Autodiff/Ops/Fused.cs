@@ -90,6 +90,7 @@ internal sealed class RowState
 {
     private Array? _max;
     private double[]? _sum;
+    private double[]? _rest;
 
     /// <summary>Set by a forward that wrote the numerators exp(x − max) of the finite rows into operand 0's gradient buffer;
     /// the next backward scales them in place instead of computing exp again, and clears it (so a second backward of the
@@ -114,6 +115,10 @@ internal sealed class RowState
 
     /// <summary>Row sums of exp(x − max).</summary>
     public double[] Sum(int rows) => _sum is { } s && s.Length == rows ? s : _sum = new double[rows];
+
+    /// <summary>Row sums of exp(x − max) without one entry (the label's, or the maximum's), exact where the full sum
+    /// rounds to that entry's numerator (see <see cref="Kernels.SoftmaxCrossEntropy.Rest{T}"/>).</summary>
+    public double[] Rest(int rows) => _rest is { } s && s.Length == rows ? s : _rest = new double[rows];
 
     private static T[] Get<T>(ref Array? slot, int n)
     {

@@ -96,7 +96,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         using var p = RowBuffer<T>.Read(c.Inputs[1], l);
         var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
-        Rows.DenseForward(z.Array, p.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, l.Rows, l.N);
+        Rows.DenseForward(z.Array, p.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), st.Rest(l.Rows), (T[])c.Output.Data, l.Rows, l.N);
     }
 
     /// <inheritdoc/>
@@ -112,14 +112,14 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         {
             using var p = RowBuffer<T>.Read(c.Inputs[1], l);
             using var d = RowBuffer<T>.Target(gz, l, clear: false);
-            Rows.DenseBackwardLogits(z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, st.Max<T>(l.Rows), st.Sum(l.Rows), g, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d));
+            Rows.DenseBackwardLogits(z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, st.Max<T>(l.Rows), st.Sum(l.Rows), st.Rest(l.Rows), g, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d));
             d.Store(gz, l, !c.Overwrites(0));
         }
         if (c.InputGrads[1] is { } gp)
         {
             using var d = RowBuffer<T>.Target(gp, l, clear: false);
             double cap = -Math.Log(double.CreateTruncating(T.Epsilon));
-            Rows.DenseBackwardTargets(z.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), cap, g, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 1, d));
+            Rows.DenseBackwardTargets(z.Array, w, LabelSmoothing, st.Max<T>(l.Rows), st.Rest(l.Rows), cap, g, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 1, d));
             d.Store(gp, l, !c.Overwrites(1));
         }
     }
@@ -141,7 +141,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         using var dp = gp is null ? default : RowBuffer<T>.Target(gp, l, clear: false);
         double cap = -Math.Log(double.CreateTruncating(T.Epsilon));
         Rows.DenseForwardBackward(
-            z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, cap, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data,
+            z.Array, p.Array, w, LabelSmoothing, TargetsSumToOne, cap, st.Max<T>(l.Rows), st.Sum(l.Rows), st.Rest(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data,
             gz is null ? null : dz.Array, RowState.KernelAccumulates(c, 0, dz), gp is null ? null : dp.Array, RowState.KernelAccumulates(c, 1, dp), l.Rows, l.N);
         if (gz is not null) dz.Store(gz, l, !c.Overwrites(0));
         if (gp is not null) dp.Store(gp, l, !c.Overwrites(1));
@@ -291,7 +291,7 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         var stash = st.Stash<T>(c, l);
-        Rows.SparseForward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, l.Rows, l.N, stash);
+        Rows.SparseForward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), st.Rest(l.Rows), (T[])c.Output.Data, l.Rows, l.N, stash);
         st.Stashed = stash is not null;
     }
 
@@ -318,7 +318,7 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         using var d = RowBuffer<T>.Target(gz, l, clear: false);
-        Rows.SparseForwardBackward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d));
+        Rows.SparseForwardBackward(z.Array, t, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), st.Rest(l.Rows), (T[])c.Output.Data, (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d));
         st.Stashed = false;
         d.Store(gz, l, !c.Overwrites(0));
     }
@@ -332,7 +332,7 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         var w = c.Inputs.Count > 2 ? (T[])c.Inputs[2].Data : null;
         using var z = RowBuffer<T>.Read(c.Inputs[0], l);
         using var d = RowBuffer<T>.Target(gz, l, clear: false);
-        Rows.SparseBackward(z.Array, (long[])c.Inputs[1].Data, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d), st.Stashed);
+        Rows.SparseBackward(z.Array, (long[])c.Inputs[1].Data, w, IgnoreIndex, LabelSmoothing, st.Max<T>(l.Rows), st.Sum(l.Rows), st.Rest(l.Rows), (T[])c.GradOutput.Data, d.Array, l.Rows, l.N, RowState.KernelAccumulates(c, 0, d), st.Stashed);
         st.Stashed = false;
         d.Store(gz, l, !c.Overwrites(0));
     }

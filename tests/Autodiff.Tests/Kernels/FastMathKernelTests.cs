@@ -80,16 +80,16 @@ public class FastMathKernelTests
                 t[3] = -100;
                 var g = KernelData.To<float>(KernelData.Uniform(rnd, rows, 0.5, 1.5));
                 float[] max = new float[rows], loss = new float[rows];
-                double[] sum = new double[rows];
-                SoftmaxCrossEntropy.SparseForward(z, t, null, -100, 0.1, max, sum, loss, rows, n);
+                double[] sum = new double[rows], rest = new double[rows];
+                SoftmaxCrossEntropy.SparseForward(z, t, null, -100, 0.1, max, sum, rest, loss, rows, n);
                 var acc = new float[rows * n];
                 var ovw = Enumerable.Repeat(123f, rows * n).ToArray();   // garbage: every element must be written
-                SoftmaxCrossEntropy.SparseBackward(z, t, null, -100, 0.1, max, sum, g, acc, rows, n, accumulate: true);
-                SoftmaxCrossEntropy.SparseBackward(z, t, null, -100, 0.1, max, sum, g, ovw, rows, n, accumulate: false);
+                SoftmaxCrossEntropy.SparseBackward(z, t, null, -100, 0.1, max, sum, rest, g, acc, rows, n, accumulate: true);
+                SoftmaxCrossEntropy.SparseBackward(z, t, null, -100, 0.1, max, sum, rest, g, ovw, rows, n, accumulate: false);
                 Assert.Equal(acc, ovw);
                 Array.Fill(ovw, 5f);   // the forward leaves the numerators there, the backward scales them in place
-                SoftmaxCrossEntropy.SparseForward(z, t, null, -100, 0.1, max, sum, loss, rows, n, stash: ovw);
-                SoftmaxCrossEntropy.SparseBackward(z, t, null, -100, 0.1, max, sum, g, ovw, rows, n, accumulate: false, stashed: true);
+                SoftmaxCrossEntropy.SparseForward(z, t, null, -100, 0.1, max, sum, rest, loss, rows, n, stash: ovw);
+                SoftmaxCrossEntropy.SparseBackward(z, t, null, -100, 0.1, max, sum, rest, g, ovw, rows, n, accumulate: false, stashed: true);
                 Assert.Equal(acc, ovw);
 
                 float[] lse = new float[rows];
