@@ -75,7 +75,14 @@ internal static class BenchCommand
         return cmd;
     }
 
-    internal sealed record Report(Session Session, double? NaiveMs, double? SimplifiedMs, double SimplifyMs, int Threads, int Iterations);
+    /// <summary>One graph's timing: the median of forward+backward and the tape's <see cref="Tape.IntermediateBytes"/>.</summary>
+    internal sealed record Timing(double MedianMs, long IntermediateBytes);
+
+    internal sealed record Report(Session Session, Timing? Naive, Timing? Simplified, double SimplifyMs, int Threads, int Iterations)
+    {
+        public double? NaiveMs => Naive?.MedianMs;
+        public double? SimplifiedMs => Simplified?.MedianMs;
+    }
 
     internal static Report Bench(CliIO io, Session s, string which, int iterations, int threads, SimplifyOptions? options = null)
     {
@@ -83,19 +90,20 @@ internal static class BenchCommand
         var simplified = Simplifier.Simplify(s.Graph, options).After;
         double simplifyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         var cot = Runner.Cotangent(s.Graph);
-        double? naive = which is "naive" or "both" ? Time(io, "naive", s.Graph, s.Values, cot, iterations) : null;
-        double? simp = which is "simplified" or "both" ? Time(io, "simplified", simplified, s.Values, cot, iterations) : null;
+        var naive = which is "naive" or "both" ? Time(io, "naive", s.Graph, s.Values, cot, iterations) : null;
+        var simp = which is "simplified" or "both" ? Time(io, "simplified", simplified, s.Values, cot, iterations) : null;
         return new Report(s, naive, simp, simplifyMs, threads, iterations);
     }
 
-    private static double Time(CliIO io, string label, Graph g, IReadOnlyDictionary<string, Tensor> values, Tensor? cot, int iterations)
+    private static Timing Time(CliIO io, string label, Graph g, IReadOnlyDictionary<string, Tensor> values, Tensor? cot, int iterations)
     {
         var tape = new Tape(g);
         var (report, clear) = Runner.Progress(io, $"bench {label}:", iterations);
         try
         {
             Runner.WarmUp(tape, values, cot);
-            return Runner.MedianMs(tape, values, cot, iterations, report);
+            double ms = Runner.MedianMs(tape, values, cot, iterations, report);
+            return new Timing(ms, tape.IntermediateBytes);
         }
         finally
         {
@@ -131,12 +139,14 @@ internal static class BenchCommand
         {
             w.WriteStartObject("naive");
             Json.Number(w, "medianMs", Math.Round(n, 6));
+            w.WriteNumber("intermediateBytes", r.Naive!.IntermediateBytes);
             w.WriteEndObject();
         }
         if (r.SimplifiedMs is double m)
         {
             w.WriteStartObject("simplified");
             Json.Number(w, "medianMs", Math.Round(m, 6));
+            w.WriteNumber("intermediateBytes", r.Simplified!.IntermediateBytes);
             w.WriteEndObject();
         }
         Json.Number(w, "simplifyMs", Math.Round(r.SimplifyMs, 6));

@@ -171,11 +171,11 @@ public static class Broadcast
                 break;
             }
 
-            T[] buffer = ArrayPool<T>.Shared.Rent(outer * inner);
+            T[] buffer = Pool.Rent<T>(outer * inner);
             Reduce.Sum(current, outer, sizes[last], inner, buffer.AsSpan(0, outer * inner));
             if (rented != null)
             {
-                ArrayPool<T>.Shared.Return(rented);
+                Pool.Return(rented);
             }
 
             rented = buffer;
@@ -190,7 +190,7 @@ public static class Broadcast
 
         if (rented != null)
         {
-            ArrayPool<T>.Shared.Return(rented);
+            Pool.Return(rented);
         }
     }
 

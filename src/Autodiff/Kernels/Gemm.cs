@@ -267,8 +267,8 @@ public static class Gemm
         int kcMax = Math.Min(KC, k);
         int mcMax = Math.Min(MC, (i1 - i0 + mr - 1) / mr * mr);
         int ncMax = Math.Min(NC, (j1 - j0 + nr - 1) / nr * nr);
-        T[] bufferA = ArrayPool<T>.Shared.Rent(mcMax * kcMax);
-        T[] bufferB = ArrayPool<T>.Shared.Rent(kcMax * ncMax);
+        T[] bufferA = Pool.Rent<T>(mcMax * kcMax);
+        T[] bufferB = Pool.Rent<T>(kcMax * ncMax);
         T* tile = stackalloc T[mr * nr];
         fixed (T* packedA = bufferA, packedB = bufferB)
         {
@@ -311,8 +311,8 @@ public static class Gemm
             }
         }
 
-        ArrayPool<T>.Shared.Return(bufferA);
-        ArrayPool<T>.Shared.Return(bufferB);
+        Pool.Return(bufferA);
+        Pool.Return(bufferB);
     }
 
     /// <summary>Packs op(A)[i0..i0+rows, p0..p0+kc] as panels of mr rows, each laid out [kc][mr], zero-padded.</summary>

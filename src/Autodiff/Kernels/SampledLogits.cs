@@ -67,8 +67,8 @@ internal static class SampledLogits
 
         Parallelism.For(batch, (long)(nt + s) * 8 + (long)nt * d, (start, end) =>
         {
-            var l = ArrayPool<double>.Shared.Rent(nt + s);
-            var removed = ArrayPool<bool>.Shared.Rent(Math.Max(s, 1));
+            var l = Pool.Rent<double>(nt + s);
+            var removed = Pool.Rent<bool>(Math.Max(s, 1));
             try
             {
                 for (int r = start; r < end; r++)
@@ -91,8 +91,8 @@ internal static class SampledLogits
             }
             finally
             {
-                ArrayPool<double>.Shared.Return(l);
-                ArrayPool<bool>.Shared.Return(removed);
+                Pool.Return(l);
+                Pool.Return(removed);
             }
         });
     }

@@ -189,9 +189,9 @@ internal static partial class SoftmaxCrossEntropy
 
         var row = new ReadOnlySpan<T>(x, n);
         m = RowMax(row);
-        T[] tmp = ArrayPool<T>.Shared.Rent(Math.Max(n, 1));
+        T[] tmp = Pool.Rent<T>(Math.Max(n, 1));
         double sum = Numerators(row, m, tmp.AsSpan(0, n));
-        ArrayPool<T>.Shared.Return(tmp);
+        Pool.Return(tmp);
         return (m, sum);
     }
 
@@ -258,13 +258,13 @@ internal static partial class SoftmaxCrossEntropy
             return;
         }
 
-        T[] tmp = ArrayPool<T>.Shared.Rent(Math.Max(n, 1));
+        T[] tmp = Pool.Rent<T>(Math.Max(n, 1));
         var e = tmp.AsSpan(0, n);
         Numerators(new ReadOnlySpan<T>(x, n), m, e);
         var dst = new Span<T>(d, n);
         if (!accumulate) dst.Clear();
         for (int j = 0; j < n; j++) dst[j] += (e[j] * k) + add;
-        ArrayPool<T>.Shared.Return(tmp);
+        Pool.Return(tmp);
     }
 
     /// <summary>−log q for an entry x of a row with maximum m and log-sum log s (all in double), following the policy of
@@ -369,7 +369,7 @@ internal static partial class SoftmaxCrossEntropy
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
-            T[]? tmp = Scratch ? ArrayPool<T>.Shared.Rent(Math.Max(N, 1)) : null;
+            T[]? tmp = Scratch ? Pool.Rent<T>(Math.Max(N, 1)) : null;
             for (int r = start; r < end; r++)
             {
                 Kernel.Row(r, tmp is null ? default : tmp.AsSpan(0, N));
@@ -377,7 +377,7 @@ internal static partial class SoftmaxCrossEntropy
 
             if (tmp is not null)
             {
-                ArrayPool<T>.Shared.Return(tmp);
+                Pool.Return(tmp);
             }
         }
     }

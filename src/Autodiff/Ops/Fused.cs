@@ -70,7 +70,7 @@ internal readonly struct RowBuffer<T> : IDisposable
 
     private static RowBuffer<T> Rent(int n, bool clear)
     {
-        var a = ArrayPool<T>.Shared.Rent(Math.Max(n, 1));
+        var a = Pool.Rent<T>(Math.Max(n, 1));
         if (clear) a.AsSpan(0, n).Clear();
         return new(a, true);
     }
@@ -78,7 +78,7 @@ internal readonly struct RowBuffer<T> : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        if (_rented) ArrayPool<T>.Shared.Return(Array);
+        if (_rented) Pool.Return(Array);
     }
 }
 
@@ -323,7 +323,7 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
     /// <summary>x as [rows, N] rows over non-adjacent axes: a pooled copy with the reduced axes moved last.</summary>
     private T[] Gathered<T>(Tensor x) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var a = System.Buffers.ArrayPool<T>.Shared.Rent(Math.Max(1, x.Size));
+        var a = Pool.Rent<T>(Math.Max(1, x.Size));
         TransposeOp.Permute<T>(x.Span<T>(), x.Shape, Gather(x.Shape.Rank), a.AsSpan(0, x.Size), accumulate: false);
         return a;
     }
@@ -332,23 +332,22 @@ public sealed record LogSumExpOp(IntList Axes, bool KeepDims) : Op, IOpFunctions
     {
         var x = Gathered<T>(c.Inputs[0]);
         Rows.LogSumExpForward(x, l.Rows, l.N, (T[])c.Output.Data, st.Max<T>(l.Rows), st.Sum(l.Rows));
-        System.Buffers.ArrayPool<T>.Shared.Return(x);
+        Pool.Return(x);
         st.Stashed = false;
     }
 
     private void BackwardGathered<T>(OpContext c, Tensor gx, RowLayout l, RowState st) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var pool = System.Buffers.ArrayPool<T>.Shared;
         var x = Gathered<T>(c.Inputs[0]);
-        var d = pool.Rent(Math.Max(1, gx.Size));
+        var d = Pool.Rent<T>(Math.Max(1, gx.Size));
         Rows.LogSumExpBackward(x, (T[])c.GradOutput.Data, st.Max<T>(l.Rows), st.Sum(l.Rows), d, l.Rows, l.N, accumulate: false);
         var gather = Gather(gx.Shape.Rank);
         var inverse = new int[gather.Count];
         for (int i = 0; i < inverse.Length; i++) inverse[gather[i]] = i;
         var gatheredShape = new Shape(gather.Select(a => gx.Shape[a]).ToArray());
         TransposeOp.Permute<T>(d.AsSpan(0, gx.Size), gatheredShape, new IntList(inverse), gx.Span<T>(), !c.Overwrites(0));
-        pool.Return(x);
-        pool.Return(d);
+        Pool.Return(x);
+        Pool.Return(d);
     }
 
     /// <inheritdoc/>

@@ -39,6 +39,7 @@ public sealed class Tape
     private readonly Dictionary<string, Tensor> _result = new();
     private bool _forwardDone;
     private int _busy;
+    private long _mark, _scratchPeak;
 
     /// <summary>Prepares the graph for evaluation. <paramref name="wrt"/> names the inputs to differentiate
     /// (default: every float input). The buffers must fit in <see cref="MemoryBudget.Default"/>.</summary>
@@ -113,6 +114,28 @@ public sealed class Tape
     /// <summary>The heads (see the class remarks): the nodes <see cref="Run"/> evaluates with their backward in one pass.</summary>
     public IReadOnlyList<Node> FusedHeads => [.. _plan.Order.Where((_, i) => _plan.IsHead(i))];
 
+    /// <summary>Bytes of the tape's intermediate buffers: everything but the inputs and their gradients, i.e. the value
+    /// and gradient buffers of every other node (the output's too), the arrays the ops keep between passes (row statistics,
+    /// saved indices: counted when allocated, so after a pass), and the peak of the scratch arrays rented from the pool
+    /// during any pass so far (pooled, per-thread and per-block scratch of the kernels, counted by their rounded-up
+    /// lengths; see <c>Pool</c>). The scratch counter is process-wide, so a pass that overlaps another thread's work on
+    /// another tape also counts that work's scratch: measure with one tape running.</summary>
+    public long IntermediateBytes
+    {
+        get
+        {
+            long total = _scratchPeak;
+            for (int i = 0; i < _values.Length; i++)
+            {
+                if (_plan.Order[i].Op is InputOp) continue;
+                total += TensorBytes(_values[i]) + TensorBytes(_grads[i]) + StateBytes.Of(_contexts[i]?.State);
+            }
+            return total;
+        }
+    }
+
+    private static long TensorBytes(Tensor? t) => t is null ? 0 : (long)t.Size * t.DType.ByteSize();
+
     /// <summary>The graph being evaluated.</summary>
     public Graph Graph => _graph;
 
@@ -141,9 +164,14 @@ public sealed class Tape
             throw new InvalidOperationException(
                 $"Tape.{call}: another Run, Forward or Backward is running on this tape. A tape belongs to one thread at a time " +
                 "(its buffers hold one evaluation); for parallel evaluation give each thread its own Tape over the same graph.");
+        _mark = Pool.Mark();
     }
 
-    private void Leave() => Volatile.Write(ref _busy, 0);
+    private void Leave()
+    {
+        _scratchPeak = Math.Max(_scratchPeak, Pool.PeakSince(_mark));
+        Volatile.Write(ref _busy, 0);
+    }
 
     /// <summary>Every node's forward in topological order; with <paramref name="fuseHeads"/> each head's forward and backward
     /// in one pass (its output gradient is complete: the tail's backward has run).</summary>

@@ -428,7 +428,7 @@ public sealed record GumbelSoftmaxOp(double Tau, int Axis, bool Hard, int Seed) 
         using var soft = Hard ? default : RowBuffer<T>.Read(c.Output, l);
         var y = Hard ? ((SoftRows)c.State!).Get<T>(l.Size) : soft.Array;
         using var g = RowBuffer<T>.Read(c.GradOutput, l);
-        var scaled = ArrayPool<T>.Shared.Rent(Math.Max(l.Size, 1));
+        var scaled = Pool.Rent<T>(Math.Max(l.Size, 1));
         try
         {
             TensorPrimitives.Multiply(g.Array.AsSpan(0, l.Size), T.CreateTruncating(1 / Tau), scaled.AsSpan(0, l.Size));
@@ -438,7 +438,7 @@ public sealed record GumbelSoftmaxOp(double Tau, int Axis, bool Hard, int Seed) 
         }
         finally
         {
-            ArrayPool<T>.Shared.Return(scaled);
+            Pool.Return(scaled);
         }
     }
     /// <summary><c>y * (g - sum(g * y, axis, keepdims=true)) / tau</c>, y being the relaxed sample: the node itself, or for

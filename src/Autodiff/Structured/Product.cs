@@ -127,7 +127,7 @@ internal sealed class AxisRows
     public T[] Read<T>(T[] src)
     {
         if (_index is null) return src;
-        var packed = ArrayPool<T>.Shared.Rent(Math.Max(_index.Length, 1));
+        var packed = Pool.Rent<T>(Math.Max(_index.Length, 1));
         for (int p = 0; p < _index.Length; p++) packed[p] = src[_index[p]];
         return packed;
     }
@@ -135,7 +135,7 @@ internal sealed class AxisRows
     /// <summary>Returns an array from <see cref="Read{T}"/> to the pool unless it is the tensor's own.</summary>
     public static void Release<T>(T[] rows, T[] src)
     {
-        if (!ReferenceEquals(rows, src)) ArrayPool<T>.Shared.Return(rows);
+        if (!ReferenceEquals(rows, src)) Pool.Return(rows);
     }
 
     /// <summary>Writes (or adds, when <paramref name="accumulate"/>) packed rows into the tensor <paramref name="dst"/>
@@ -162,13 +162,13 @@ internal static class Cavity
         int n = rows.N, m = inputs.Length - 1, k = 1 << m, size = rows.Rows * n;
         var packed = inputs.Select(rows.Read).ToArray();
         bool direct = rows.Contiguous;
-        var target = direct ? dst : ArrayPool<T>.Shared.Rent(Math.Max(size, 1));
+        var target = direct ? dst : Pool.Rent<T>(Math.Max(size, 1));
         bool add = direct && accumulate;
         try
         {
             Kernels.Parallelism.For(rows.Rows, (long)n * k * (m + 1), (start, end) =>
             {
-                var pre = ArrayPool<Scaled<T>>.Shared.Rent(Math.Max(n * k, 1));
+                var pre = Pool.Rent<Scaled<T>>(Math.Max(n * k, 1));
                 var suffix = new Scaled<T>[k];
                 var next = new Scaled<T>[k];
                 for (int r = start; r < end; r++)
@@ -178,13 +178,13 @@ internal static class Cavity
                     if (m == 0) LeaveOneOut<T>(packed[0].AsSpan(r * n, n), pre, row, f, add);
                     else Mixed(packed, r * n, n, m, pre, suffix, next, row, f, add);
                 }
-                ArrayPool<Scaled<T>>.Shared.Return(pre);
+                Pool.Return(pre);
             });
             if (!direct) rows.Store<T>(target.AsSpan(0, size), dst, accumulate);
         }
         finally
         {
-            if (!direct) ArrayPool<T>.Shared.Return(target);
+            if (!direct) Pool.Return(target);
             for (int i = 0; i < inputs.Length; i++) AxisRows.Release(packed[i], inputs[i]);
         }
     }
