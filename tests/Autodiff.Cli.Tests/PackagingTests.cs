@@ -25,7 +25,7 @@ public sealed class PackagingTests : IDisposable
         string version = $"0.0.0-packtest.{DateTime.UtcNow:yyyyMMddHHmmss}";
         string nupkgs = Path.Combine(_dir, "nupkgs"), tools = Path.Combine(_dir, "tools");
         string configuration = typeof(PackagingTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()!.Configuration;
-        foreach (var project in new[] { "src/Autodiff/Autodiff.csproj", "src/Autodiff.Testing/Autodiff.Testing.csproj", "src/Autodiff.Cli/Autodiff.Cli.csproj" })
+        foreach (var project in new[] { "src/Autodiff/Autodiff.csproj", "src/Autodiff.Onnx/Autodiff.Onnx.csproj", "src/Autodiff.Testing/Autodiff.Testing.csproj", "src/Autodiff.Cli/Autodiff.Cli.csproj" })
             Dotnet("pack", project, "-c", configuration, "--no-build", "-o", nupkgs, $"-p:PackageVersion={version}");
 
         using (var zip = ZipFile.OpenRead(Path.Combine(nupkgs, $"Autodiff.{version}.nupkg")))
@@ -38,8 +38,18 @@ public sealed class PackagingTests : IDisposable
             string nuspec = reader.ReadToEnd();
             Assert.Contains("<license type=\"expression\">MIT</license>", nuspec);
             Assert.Contains("<readme>README.md</readme>", nuspec);
-            Assert.Contains("<dependency id=\"Google.Protobuf\"", nuspec);
+            Assert.DoesNotContain("Google.Protobuf", nuspec);   // the ONNX serializer is the Autodiff.Onnx package
             Assert.DoesNotContain(RepoRoot, nuspec);
+        }
+        using (var zip = ZipFile.OpenRead(Path.Combine(nupkgs, $"Autodiff.Onnx.{version}.nupkg")))
+        {
+            var entries = zip.Entries.Select(e => e.FullName).ToArray();
+            Assert.Contains("interop.md", entries);
+            Assert.Contains("lib/net10.0/Autodiff.Onnx.dll", entries);
+            using var reader = new StreamReader(zip.GetEntry("Autodiff.Onnx.nuspec")!.Open());
+            string nuspec = reader.ReadToEnd();
+            Assert.Contains($"<dependency id=\"Autodiff\" version=\"{version}\"", nuspec);
+            Assert.Contains("<dependency id=\"Google.Protobuf\"", nuspec);
         }
         Assert.True(File.Exists(Path.Combine(nupkgs, $"Autodiff.{version}.snupkg")));
         using (var zip = ZipFile.OpenRead(Path.Combine(nupkgs, $"Autodiff.Testing.{version}.nupkg")))

@@ -20,11 +20,15 @@ internal sealed record OnnxNode(string OpType, IReadOnlyList<string> Inputs, str
 internal sealed record OnnxInitializer(string Name, DType Type, IReadOnlyList<double> Values, IReadOnlyList<int> Dims);
 
 /// <summary>What an op's <see cref="Op.ToOnnx"/> writes into: ONNX nodes and initializers in a protobuf-free form (node
-/// types, attributes, decompositions), which <see cref="OnnxGraphWriter"/> serializes. Value names: the node being lowered
+/// types, attributes, decompositions), which the Autodiff.Onnx package serializes (its <c>OnnxGraphWriter</c>). Value names: the node being lowered
 /// writes its result to the name it is given; the extra values of a decomposition are named after that result
 /// (<c>loss.LogSoftmax</c>, <c>loss.LogSoftmax_1</c>, …).</summary>
 internal sealed class OnnxLowering
 {
+    /// <summary>The version of the default ONNX operator set the lowerings are written in (the Autodiff.Onnx package
+    /// publishes it as <c>OnnxExporter.Opset</c>).</summary>
+    public const int Opset = 18;
+
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
     private string _stem = "";
 

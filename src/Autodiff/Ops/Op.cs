@@ -110,7 +110,7 @@ public abstract record Op
 
     /// <summary>Lowers node <paramref name="n"/> to ONNX: writes its value, computed from the operand values
     /// <paramref name="x"/>, to <paramref name="y"/> through <paramref name="onnx"/> (in opset
-    /// <see cref="Interop.OnnxExporter.Opset"/>) and returns <paramref name="y"/>. The default throws: an op ONNX
+    /// <see cref="Interop.OnnxLowering.Opset"/>) and returns <paramref name="y"/>. The default throws: an op ONNX
     /// cannot express says why with a <see cref="NotExportableAttribute"/>; a lowering that refuses some cases (an
     /// element type) throws <see cref="Interop.OnnxLowering.NotExportable"/> with the reason.</summary>
     internal virtual string ToOnnx(Interop.OnnxLowering onnx, Node n, string[] x, string y) =>

@@ -13,7 +13,7 @@ namespace Autodiff.Interop;
 public static class OnnxExporter
 {
     /// <summary>The version of the default ONNX operator set the models import.</summary>
-    public const int Opset = 18;
+    public const int Opset = OnnxLowering.Opset;
 
     /// <summary>The ONNX IR version written (8, the first that allows opset 18).</summary>
     public const int IrVersion = 8;
