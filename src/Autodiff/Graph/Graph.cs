@@ -1,16 +1,39 @@
 namespace Autodiff;
 
-/// <summary>An immutable program: declared inputs, one output node, and the names given to intermediate nodes
-/// (used only for printing). Rewriting returns a new <see cref="Graph"/> and leaves this one usable.</summary>
+/// <summary>An immutable program: declared inputs, one or more named outputs, and the names given to intermediate nodes
+/// (used only for printing). The first output is <see cref="Output"/>, the one a <see cref="Tape"/> differentiates;
+/// a graph from <see cref="Gradient.Of"/> has the loss first, then one gradient per differentiated input.
+/// Rewriting returns a new <see cref="Graph"/> and leaves this one usable.</summary>
 public sealed class Graph
 {
-    internal Graph(GraphBuilder builder, IReadOnlyList<Node> inputs, Node output, IReadOnlyDictionary<Node, string> names)
+    internal Graph(GraphBuilder builder, IReadOnlyList<Node> inputs, Node output, IReadOnlyDictionary<Node, string> names,
+        IReadOnlyList<(string Name, Node Node)>? outputs = null)
     {
         Builder = builder;
         Inputs = inputs;
         Output = output;
         Names = names;
+        if (outputs is not null)
+        {
+            if (outputs.Count == 0) throw new ArgumentException("a graph needs an output", nameof(outputs));
+            if (!ReferenceEquals(outputs[0].Node, output)) throw new ArgumentException("the first output must be the graph's output", nameof(outputs));
+            _outputs = outputs;
+        }
     }
+
+    private readonly IReadOnlyList<(string Name, Node Node)>? _outputs;
+
+    /// <summary>The outputs by name, <see cref="Output"/> first. A graph with one output names it by its name in
+    /// <see cref="Names"/> (<c>out</c> when it has none); a graph with several keeps the names it was built with (the
+    /// language's <c>output a, b</c>, <see cref="GraphBuilder.Build(IReadOnlyList{ValueTuple{string, Expr}}, IReadOnlyDictionary{Node, string})"/>).</summary>
+    public IReadOnlyList<(string Name, Node Node)> Outputs =>
+        _outputs ?? [(Names.TryGetValue(Output, out var n) && Text.Syntax.IsName(n) ? n : "out", Output)];
+
+    /// <summary>True when the graph has more than one output.</summary>
+    public bool HasSeveralOutputs => _outputs is { Count: > 1 };
+
+    /// <summary>The outputs as built with explicit names, or null (one output named by <see cref="Names"/>).</summary>
+    internal IReadOnlyList<(string Name, Node Node)>? ExplicitOutputs => _outputs;
 
     /// <summary>The builder that owns the nodes.</summary>
     public GraphBuilder Builder { get; }
@@ -29,8 +52,8 @@ public sealed class Graph
         Inputs.FirstOrDefault(i => ((InputOp)i.Op).InputName == name)
         ?? throw new AutodiffException($"no input named '{name}'; inputs are {string.Join(", ", Inputs.Select(i => ((InputOp)i.Op).InputName))}");
 
-    /// <summary>The nodes the output depends on, each after its operands, in a deterministic order.</summary>
-    public List<Node> Nodes() => TopologicalOrder([Output]);
+    /// <summary>The nodes the outputs depend on, each after its operands, in a deterministic order.</summary>
+    public List<Node> Nodes() => _outputs is null ? TopologicalOrder([Output]) : TopologicalOrder(_outputs.Select(o => o.Node));
 
     /// <summary>Deterministic post-order (operands first, in operand order) of everything reachable from <paramref name="roots"/>. Iterative, so deep graphs do not overflow the stack.</summary>
     public static List<Node> TopologicalOrder(IEnumerable<Node> roots)
@@ -93,9 +116,17 @@ public sealed class Graph
     }
 
     /// <summary>A graph with another output in the same builder, keeping the inputs and the names of nodes still reachable.</summary>
-    public Graph WithOutput(Node output, IReadOnlyDictionary<Node, string>? extraNames = null)
+    public Graph WithOutput(Node output, IReadOnlyDictionary<Node, string>? extraNames = null) =>
+        WithOutputs([(Outputs[0].Name, output)], extraNames);
+
+    /// <summary>A graph with other named outputs in the same builder (the first is <see cref="Output"/>), keeping the inputs
+    /// and the names of nodes still reachable.</summary>
+    public Graph WithOutputs(IReadOnlyList<(string Name, Node Node)> outputs, IReadOnlyDictionary<Node, string>? extraNames = null)
     {
-        var reach = new HashSet<Node>(TopologicalOrder([output]), ReferenceEqualityComparer.Instance);
+        ArgumentNullException.ThrowIfNull(outputs);
+        if (outputs.Count == 0) throw new AutodiffException("a graph needs at least one output");
+        var output = outputs[0].Node;
+        var reach = new HashSet<Node>(TopologicalOrder(outputs.Select(o => o.Node)), ReferenceEqualityComparer.Instance);
         var names = new Dictionary<Node, string>(ReferenceEqualityComparer.Instance);
         foreach (var (n, s) in Names) if (reach.Contains(n)) names[n] = s;
         if (extraNames is not null)
@@ -104,7 +135,7 @@ public sealed class Graph
             foreach (var (n, s) in extraNames)
                 if (reach.Contains(n) && !taken.Contains(s) && names.TryAdd(n, s)) taken.Add(s);
         }
-        return new Graph(Builder, Inputs, output, names);
+        return new Graph(Builder, Inputs, output, names, outputs.Count > 1 ? outputs : null);
     }
 
     /// <summary>The same program with every float element type changed to <paramref name="dtype"/> (built in a new builder),
@@ -120,7 +151,7 @@ public sealed class Graph
         var names = new Dictionary<Node, string>(ReferenceEqualityComparer.Instance);
         foreach (var (n, s) in Names) if (map.TryGetValue(n, out var m)) names[m] = s;
         foreach (var (n, m) in map) b.CopyPosition(m, n);
-        return new Graph(b, Inputs.Select(i => map[i]).ToArray(), map[Output], names);
+        return new Graph(b, Inputs.Select(i => map[i]).ToArray(), map[Output], names, _outputs?.Select(o => (o.Name, map[o.Node])).ToArray());
     }
 
     /// <summary>The program in the expression language.</summary>

@@ -94,14 +94,36 @@ public sealed class GraphBuilder
     /// and every named node must come from this builder (a node of another builder is refused, naming both).</summary>
     public Graph Build(Expr output, IReadOnlyDictionary<Node, string>? names = null)
     {
-        ArgumentNullException.ThrowIfNull(output.Node, nameof(output));
-        if (output.Node.Builder != this)
-            throw new AutodiffException($"Build: the output ({output.Node}) was built by another GraphBuilder ({Describe(output.Node.Builder)}) than this one ({Describe(this)}); build a graph and all its nodes with one builder");
+        CheckOwn(output, "the output");
         if (names is not null)
             foreach (var (n, name) in names)
                 if (n.Builder != this)
                     throw new AutodiffException($"Build: the node named '{name}' ({n}) was built by another GraphBuilder ({Describe(n.Builder)}) than this one ({Describe(this)}); build a graph and all its nodes with one builder");
         return new(this, Inputs, output.Node, names ?? new Dictionary<Node, string>());
+    }
+
+    /// <summary>Wraps several named results into one <see cref="Graph"/> (the first is <see cref="Graph.Output"/>, the one a
+    /// <see cref="Tape"/> differentiates). Names must be valid identifiers and distinct; two names may denote the same node.</summary>
+    public Graph Build(IReadOnlyList<(string Name, Expr Value)> outputs, IReadOnlyDictionary<Node, string>? names = null)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        if (outputs.Count == 0) throw new AutodiffException("Build: a graph needs at least one output");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, value) in outputs)
+        {
+            if (!IsIdentifier(name)) throw new AutodiffException($"Build: output name '{name}' is not a valid name");
+            if (!seen.Add(name)) throw new AutodiffException($"Build: output name '{name}' is given twice");
+            CheckOwn(value, $"the output '{name}'");
+        }
+        var g = Build(outputs[0].Value, names);
+        return new Graph(this, g.Inputs, g.Output, g.Names, outputs.Select(o => (o.Name, o.Value.Node)).ToArray());
+    }
+
+    private void CheckOwn(Expr output, string what)
+    {
+        ArgumentNullException.ThrowIfNull(output.Node, nameof(output));
+        if (output.Node.Builder != this)
+            throw new AutodiffException($"Build: {what} ({output.Node}) was built by another GraphBuilder ({Describe(output.Node.Builder)}) than this one ({Describe(this)}); build a graph and all its nodes with one builder");
     }
 
     private static string Describe(GraphBuilder b)

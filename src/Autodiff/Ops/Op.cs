@@ -116,6 +116,14 @@ public abstract record Op
     internal virtual string ToOnnx(Interop.OnnxLowering onnx, Node n, string[] x, string y) =>
         throw Interop.OnnxLowering.NotExportable(this, OpRegistry.NotExportableReason(GetType()));
 
+    /// <summary>Why a gradient that reaches this node cannot be passed on to operands that depend on the differentiated
+    /// inputs, or null (the default: <see cref="Gradient"/> is the derivative, or <see cref="IsDifferentiable"/> says on
+    /// purpose that none flows). Set on ops that only ever appear inside another op's gradient and have no gradient of
+    /// their own (the CRF marginals, the sampled losses' logit gradients) and on ops whose value is not differentiated
+    /// (the Viterbi score): <see cref="SymbolicGradient"/>, and so <see cref="Gradient.Of"/> and the second-order
+    /// functions, throw an error naming the op instead of returning a gradient that silently misses its part.</summary>
+    public virtual string? NotDifferentiableReason(Node node) => null;
+
     /// <summary>True where operand <paramref name="index"/> can carry a gradient.</summary>
     public virtual bool IsDifferentiable(Node node, int index) => node.Inputs[index].DType.IsFloat();
 

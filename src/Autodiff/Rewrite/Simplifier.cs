@@ -109,7 +109,7 @@ public static class Simplifier
         var steps = new List<RewriteStep>();
         var misses = new List<(Node At, NearMiss Miss)>();
         var names = new Dictionary<Node, string>(graph.Names, ReferenceEqualityComparer.Instance);
-        var output = graph.Output;
+        var outputs = graph.Outputs.Select(o => o.Node).ToArray();
         int iterations = 0;
         var stop = StopReason.Saturated;
         foreach (var phase in phases)
@@ -120,15 +120,17 @@ public static class Simplifier
                 if (pass == o.MaxIterations) { stop = StopReason.IterationLimit; break; }
                 iterations++;
                 var lastMisses = new List<(Node, NearMiss)>();
-                output = Pass(output, phase, index, steps, lastMisses, names, o, out bool changed, out bool tooBig);
+                outputs = Pass(outputs, phase, index, steps, lastMisses, names, o, out bool changed, out bool tooBig);
                 if (tooBig) { stop = StopReason.NodeLimit; break; }
                 if (!changed) { misses.AddRange(lastMisses); break; }
             }
             if (stop != StopReason.Saturated) break;
         }
-        var reachable = new HashSet<Node>(Graph.TopologicalOrder([output]), ReferenceEqualityComparer.Instance);
+        var reachable = new HashSet<Node>(Graph.TopologicalOrder(outputs), ReferenceEqualityComparer.Instance);
         var kept = misses.Where(m => reachable.Contains(m.At)).Select(m => m.Miss).Distinct().ToArray();
-        var after = graph.WithOutput(output, names);
+        var after = graph.HasSeveralOutputs
+            ? graph.WithOutputs([.. graph.Outputs.Select((x, k) => (x.Name, outputs[k]))], names)
+            : graph.WithOutput(outputs[0], names);
         return new SimplifyResult(graph, after, steps, kept, stop, iterations);
     }
 
@@ -149,15 +151,15 @@ public static class Simplifier
 
     private static RuleIndex Index(RuleSet set) => new(set);
 
-    private static Node Pass(Node output, RuleSet phase, RuleIndex index, List<RewriteStep> steps,
+    private static Node[] Pass(Node[] outputs, RuleSet phase, RuleIndex index, List<RewriteStep> steps,
         List<(Node, NearMiss)> misses, Dictionary<Node, string> names, SimplifyOptions options, out bool changed, out bool tooBig)
     {
         changed = false;
-        var order = Graph.TopologicalOrder([output]);
+        var order = Graph.TopologicalOrder(outputs);
         tooBig = order.Count > options.MaxNodes;
-        if (tooBig) return output;
-        var builder = output.Builder;
-        var uses = new UseCounts(order, output);
+        if (tooBig) return outputs;
+        var builder = outputs[0].Builder;
+        var uses = new UseCounts(order, outputs);
         var map = new NodeTable<Node?>(builder.NodeCount);
         var inputs = new List<Node>();
         foreach (var n in order)
@@ -218,7 +220,7 @@ public static class Simplifier
                 names[cur] = oldName;
             map[n] = cur;
         }
-        return map[output]!;
+        return [.. outputs.Select(x => map[x]!)];
     }
 
     /// <summary>The interior nodes with consumers outside the matched subgraph, each with the number of those uses.</summary>
@@ -247,16 +249,16 @@ internal sealed class UseCounts
     private readonly NodeTable<int> _count;
     private readonly NodeTable<bool> _live;
 
-    public UseCounts(IReadOnlyList<Node> order, Node output)
+    public UseCounts(IReadOnlyList<Node> order, Node[] outputs)
     {
-        _count = new NodeTable<int>(output.Builder.NodeCount);
-        _live = new NodeTable<bool>(output.Builder.NodeCount);
+        _count = new NodeTable<int>(outputs[0].Builder.NodeCount);
+        _live = new NodeTable<bool>(outputs[0].Builder.NodeCount);
         foreach (var n in order)
         {
             _live[n] = true;
             foreach (var i in n.Inputs) _count[i]++;
         }
-        _count[output]++;
+        foreach (var output in outputs) _count[output]++;
     }
 
     public int this[Node n] => _count[n];

@@ -76,6 +76,67 @@ public static class GradientChecker
         return new GradCheckResult(failures.Count == 0, count, maxAbs, maxRel, failures);
     }
 
+    /// <summary>Second-order check, like PyTorch's <c>gradgradcheck</c>: converts the graph and inputs to float64, and for
+    /// each element i of the differentiated inputs compares the Hessian-vector product along the unit vector e_i
+    /// (<see cref="Gradient.Hvp"/>, the symbolic second derivative evaluated by the tape) with the central difference of
+    /// the tape's gradient, (∇f(x + h·e_i) − ∇f(x − h·e_i)) / 2h, entry by entry (all n² second derivatives). A
+    /// non-scalar output is contracted with a fixed pseudo-random cotangent first. Input elements that are not finite
+    /// are not perturbed.</summary>
+    public static GradCheckResult GradGradCheck(Graph graph, IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string>? wrt = null, GradCheckOptions? options = null)
+    {
+        var o = options ?? new GradCheckOptions();
+        var g64 = graph.ToDType(DType.F64);
+        var x64 = inputs.ToDictionary(kv => kv.Key, kv => kv.Value.DType.IsFloat() ? kv.Value.Cast(DType.F64) : kv.Value);
+        var names = (wrt ?? g64.Inputs.Where(i => i.DType.IsFloat()).Select(i => ((InputOp)i.Op).InputName)).ToArray();
+        var scalar = g64;
+        if (g64.Output.Shape.Size != 1)
+        {
+            var taken = g64.Inputs.Select(i => ((InputOp)i.Op).InputName).ToHashSet();
+            var cname = "cotangent";
+            for (int k = 2; taken.Contains(cname); k++) cname = "cotangent" + k;
+            var c = g64.Builder.Input(cname, DType.F64, g64.Output.Shape);
+            x64[cname] = Tensor.RandomNormal(DType.F64, g64.Output.Shape, new Random(12345));
+            scalar = new Graph(g64.Builder, [.. g64.Inputs, c.Node], (g64.Output.Expr * c).Sum().Node, g64.Names);
+        }
+        var hvp = Gradient.Hvp(scalar, names);
+        var tape = new Tape(scalar, names);
+        var v = names.ToDictionary(n => n, n => Tensor.Zeros(DType.F64, scalar.Input(n).Shape));
+        int count = 0;
+        double maxAbs = 0, maxRel = 0;
+        var failures = new List<string>();
+        foreach (var name in names)
+        {
+            var x = x64[name] = x64[name].Clone();
+            for (int i = 0; i < x.Size; i++)
+            {
+                double xi = x.GetDouble(i), h = o.Step * Math.Max(1, Math.Abs(xi));
+                if (!double.IsFinite(xi)) continue;
+                v[name].SetDouble(i, 1);
+                var outs = hvp.Evaluate(x64, v);
+                var analytic = names.ToDictionary(n => n, n => outs[hvp.Graph.Outputs[1 + names.Length + Array.IndexOf(names, n)].Name].Clone());
+                v[name].SetDouble(i, 0);
+                x.SetDouble(i, xi + h);
+                var up = tape.Run(x64).Gradients.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+                x.SetDouble(i, xi - h);
+                var down = tape.Run(x64).Gradients;
+                x.SetDouble(i, xi);
+                foreach (var other in names)
+                    for (int j = 0; j < analytic[other].Size; j++)
+                    {
+                        double num = (up[other].GetDouble(j) - down[other].GetDouble(j)) / (2 * h), ana = analytic[other].GetDouble(j);
+                        double err = Math.Abs(ana - num);
+                        if (double.IsNaN(num) && double.IsNaN(ana)) err = 0;
+                        count++;
+                        maxAbs = Math.Max(maxAbs, err);
+                        maxRel = Math.Max(maxRel, err / Math.Max(Math.Abs(num), 1e-300));
+                        if (!(err <= o.Atol + o.Rtol * Math.Abs(num)) && failures.Count < 10)
+                            failures.Add($"  d²/d{other}[{j}]d{name}[{i}]: analytic {ana:R}, numeric {num:R}");
+                    }
+            }
+        }
+        return new GradCheckResult(failures.Count == 0, count, maxAbs, maxRel, failures);
+    }
+
     /// <summary>Runs the graph in float32 and float64 on the same inputs and returns the largest relative difference of the
     /// output and the gradients, relative to each tensor's largest float64 magnitude.</summary>
     public static double CompareFloatToDouble(Graph graph, IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string>? wrt = null)

@@ -142,6 +142,27 @@ public sealed class Tape
     /// <summary>The output value of the last forward pass.</summary>
     public Tensor Value => _forwardDone ? _values[_plan.OutputSlot]! : throw new InvalidOperationException("call Forward first");
 
+    /// <summary>The value of every output (<see cref="Graph.Outputs"/>) of the last forward pass, by output name; the
+    /// tensors are the tape's own (an output that is an input is the tensor that was passed in).</summary>
+    public IReadOnlyDictionary<string, Tensor> Outputs
+    {
+        get
+        {
+            if (!_forwardDone) throw new InvalidOperationException("call Forward first");
+            var d = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            foreach (var (name, node) in _graph.Outputs) d[name] = _values[_plan.SlotOf(node)]!;
+            return d;
+        }
+    }
+
+    /// <summary>Runs the forward pass and returns every output by name (<see cref="Outputs"/>): how a graph with several
+    /// outputs, such as one from <see cref="Gradient.Of"/>, is evaluated.</summary>
+    public IReadOnlyDictionary<string, Tensor> Evaluate(IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        Forward(inputs);
+        return Outputs;
+    }
+
     /// <summary>Runs the forward pass on the given input values (by input name). Every input the output depends on must be given,
     /// with the declared element type and shape.</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)

@@ -40,11 +40,14 @@ internal sealed class TapePlan
         var wrtSet = new HashSet<Node>(Wrt, ReferenceEqualityComparer.Instance);
         _needs = new bool[count];
         _writes = new GradientWrite[count][];
+        // with several outputs only the first is differentiated: the nodes only the others read need no gradient
+        var differentiated = graph.HasSeveralOutputs ? new HashSet<Node>(Graph.TopologicalOrder([graph.Output]), ReferenceEqualityComparer.Instance) : null;
         for (int i = 0; i < count; i++)
         {
             var n = Order[i];
             _writes[i] = new GradientWrite[n.Inputs.Count];
-            _needs[i] = wrtSet.Contains(n) || n.Inputs.Select((x, j) => (x, j)).Any(p => _needs[_slot[p.x]] && n.Op.IsDifferentiable(n, p.j));
+            _needs[i] = (differentiated is null || differentiated.Contains(n))
+                && (wrtSet.Contains(n) || n.Inputs.Select((x, j) => (x, j)).Any(p => _needs[_slot[p.x]] && n.Op.IsDifferentiable(n, p.j)));
             if (n.Op is InputOp) continue;
             for (int j = 0; j < n.Inputs.Count; j++)
                 if (_needs[_slot[n.Inputs[j]]] && n.Op.IsDifferentiable(n, j)) _writes[i][j] = GradientWrite.Accumulate;

@@ -287,6 +287,10 @@ public sealed record CrfMarginalsOp(CrfPart Part, bool HasStart = false, bool Ha
 
     /// <summary>None: the marginals are not differentiated.</summary>
     public override Expr?[] Gradient(Node node, Expr g) => new Expr?[node.Inputs.Count];
+
+    /// <inheritdoc/>
+    public override string? NotDifferentiableReason(Node node) =>
+        "the CRF marginals have no gradient of their own, so a CRF log-likelihood or log-partition cannot be differentiated twice";
 }
 
 /// <summary><c>crf_viterbi(emissions, transitions, start=s, end=e, lengths=n)</c>: the highest-scoring tag path of each
@@ -336,6 +340,10 @@ public sealed record CrfViterbiOp(bool Score, bool HasStart = false, bool HasEnd
 
     /// <summary>None: the Viterbi path and score are not differentiated.</summary>
     public override Expr?[] Gradient(Node node, Expr g) => new Expr?[node.Inputs.Count];
+
+    /// <inheritdoc/>
+    public override string? NotDifferentiableReason(Node node) =>
+        "the Viterbi path and score (a max over paths) are not differentiated; differentiate crf_log_partition or crf_log_likelihood instead";
 }
 
 /// <summary>The sufficient statistics of given tag paths, i.e. the marginals of the distribution that puts all its mass

@@ -203,6 +203,10 @@ public sealed record SampledLogitsGradOp(bool Softmax, bool RemoveAccidentalHits
     public override void Backward(OpContext c) { }
     /// <summary>None: not differentiable.</summary>
     public override Expr?[] Gradient(Node node, Expr g) => new Expr?[node.Inputs.Count];
+
+    /// <inheritdoc/>
+    public override string? NotDifferentiableReason(Node node) =>
+        "the logit gradients of nce_loss and sampled_softmax_loss come from a kernel with no gradient of its own, so these losses cannot be differentiated twice";
 }
 
 public readonly partial struct Expr

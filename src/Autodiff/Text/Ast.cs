@@ -87,4 +87,4 @@ internal sealed record InputStatement(int Line, int Col, string Name, DType Type
 
 internal sealed record AssignStatement(int Line, int Col, string Name, Ast Expr) : Statement(Line, Col);
 
-internal sealed record OutputStatement(int Line, int Col, string Name) : Statement(Line, Col);
+internal sealed record OutputStatement(int Line, int Col, List<(string Name, int Line, int Col)> Names) : Statement(Line, Col);

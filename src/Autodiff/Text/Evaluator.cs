@@ -14,7 +14,8 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
     {
         _default = program.OfType<InputStatement>().Select(s => s.Type).Where(t => t.IsFloat()).DefaultIfEmpty(DType.F32).First();
         var names = new Dictionary<Node, string>(ReferenceEqualityComparer.Instance);
-        Node? last = null, output = null;
+        Node? last = null;
+        List<(string Name, Expr Value)>? outputs = null;
         int outputLine = 0;
         foreach (var statement in program)
         {
@@ -37,13 +38,19 @@ internal sealed class Evaluator(List<Statement> program, int endLine, int endCol
                     break;
                 }
                 case OutputStatement s:
-                    if (output is not null) throw new ParseException(s.Line, s.Col, $"the output is already given on line {outputLine}");
-                    output = Lookup(s.Name, s.Line, s.Col).Node;
+                    if (outputs is not null) throw new ParseException(s.Line, s.Col, $"the output is already given on line {outputLine}");
+                    outputs = [];
+                    foreach (var (name, line, col) in s.Names)
+                    {
+                        if (outputs.Any(o => o.Name == name)) throw new ParseException(line, col, $"'{name}' is already in the output list");
+                        outputs.Add((name, Lookup(name, line, col)));
+                    }
                     outputLine = s.Line;
                     break;
             }
         }
-        output ??= last ?? throw new ParseException(endLine, endCol, "the program has no assignment, so it has no result");
+        if (outputs is { Count: > 1 }) return _builder.Build(outputs, names);
+        var output = outputs?[0].Value.Node ?? last ?? throw new ParseException(endLine, endCol, "the program has no assignment, so it has no result");
         return _builder.Build(output.Expr, names);
     }
 

@@ -93,7 +93,14 @@ internal sealed class SyntaxParser(List<Token> tokens)
             {
                 Next();
                 var name = ExpectIdent("a name after 'output'");
-                statements.Add(new OutputStatement(name.Line, name.Col, name.Text));
+                var names = new List<(string Name, int Line, int Col)> { (name.Text, name.Line, name.Col) };
+                while (Peek().Is(','))
+                {
+                    Next();
+                    var more = ExpectIdent("a name after ',' in the output list");
+                    names.Add((more.Text, more.Line, more.Col));
+                }
+                statements.Add(new OutputStatement(name.Line, name.Col, names));
             }
             else if (t.Kind == TokenKind.Ident)
             {

@@ -20,11 +20,14 @@ public static class Printer
     internal const long MaxExpandedNodes = 20_000;
 
     /// <summary>The program text of <paramref name="graph"/>: every declared input in order, the assignments in
-    /// topological order, and <c>output NAME</c> (the output's name, or <c>out</c> when it has none). Lines are separated
+    /// topological order, and <c>output NAME</c> (the output's name, or <c>out</c> when it has none), or
+    /// <c>output a, b, ...</c> for a graph with several outputs. Lines are separated
     /// by <c>\n</c>, with no trailing newline.</summary>
     public static string Print(Graph graph)
     {
         ArgumentNullException.ThrowIfNull(graph);
+        if (graph.ExplicitOutputs is { } outputs)
+            return new ProgramWriter(graph.Inputs, outputs, graph.Names, outputLine: true).Write();
         if (!graph.Names.TryGetValue(graph.Output, out var name) || !Syntax.IsName(name))
         {
             var taken = new HashSet<string>(graph.Names.Values, StringComparer.Ordinal);
@@ -93,11 +96,14 @@ public static class Printer
         private readonly List<string> _resultNames = [];
         private readonly DType _default;
         private readonly Node? _root;
+        private readonly bool _outputLine;
         private int _auto;
 
-        /// <summary>Program mode.</summary>
-        public ProgramWriter(IEnumerable<Node> inputs, IReadOnlyList<(string Name, Node Node)> results, IReadOnlyDictionary<Node, string>? names)
+        /// <summary>Program mode; with <paramref name="outputLine"/> an <c>output</c> line lists every result.</summary>
+        public ProgramWriter(IEnumerable<Node> inputs, IReadOnlyList<(string Name, Node Node)> results, IReadOnlyDictionary<Node, string>? names,
+            bool outputLine = false)
         {
+            _outputLine = outputLine;
             _order = Graph.TopologicalOrder(results.Select(r => r.Node));
             AddInputs(inputs);
             foreach (var (name, node) in results)
@@ -148,7 +154,7 @@ public static class Printer
             foreach (var n in _order)
                 if (_line.TryGetValue(n, out var name)) lines.Add($"{name} = {Expand(n)}");
             foreach (var (name, node) in _aliases) lines.Add($"{name} = {Ref(node)}");
-            if (_resultNames.Count == 1) lines.Add($"output {_resultNames[0]}");
+            if (_resultNames.Count == 1 || _outputLine) lines.Add($"output {string.Join(", ", _resultNames)}");
             return string.Join("\n", lines);
         }
 

@@ -91,7 +91,7 @@ public class TapeSafetyTests
         var tape = new Tape(g);
         Assert.Throws<ArgumentNullException>(() => tape.Run(null!));
         Assert.Throws<ArgumentNullException>(() => tape.Forward(null!));
-        Assert.Throws<ArgumentNullException>(() => b.Build(default));
+        Assert.Throws<ArgumentNullException>(() => b.Build(default(Expr)));
     }
 
     /// <summary>f32[46340, 46340] needs 8.6 GB: refused before any allocation, naming the op, the shape and both sizes.</summary>
