@@ -2,7 +2,7 @@ using Autodiff.Tests.Core;
 using Autodiff.Tests.Fused;
 using Autodiff.Text;
 
-namespace Autodiff.Tests.SecondOrder;
+namespace Autodiff.Tests.Runtime;
 
 /// <summary>gradgradcheck for every op (PyTorch's <c>gradgradcheck</c>): the symbolic second derivative (a Hessian-vector
 /// product per input element, evaluated by the tape) against central differences of the tape's gradient in double,

@@ -1,7 +1,7 @@
 using Autodiff.Rewrite;
 using Autodiff.Text;
 
-namespace Autodiff.Tests.SecondOrder;
+namespace Autodiff.Tests.Runtime;
 
 /// <summary>Second derivatives against closed forms: logsumexp's H·v = p⊙v − p(p·v) (also at logits of 1000), the
 /// cross-entropy Hessian diag(q) − qqᵀ, the Hessian of a product with zeros, xᵀAx (H = A + Aᵀ); Gradient.Of as a
