@@ -19,6 +19,16 @@ public static partial class Facts
         return axes.All(a => a < lead || c.Shape[a - lead] == 1);
     }
 
+    /// <summary>True when <paramref name="a"/> and <paramref name="b"/> hold the same numbers in row-major order, perhaps in
+    /// another layout: one node, a reshape of the other, or the same reduction of one node over the same axes with and
+    /// without keepdims (the max shift of a hand-written log-sum-exp, <c>max(x, axis=1) + log(sum(exp(x - max(x, axis=1,
+    /// keepdims=true)), axis=1))</c>).</summary>
+    public static bool SameValues(Node a, Node b) =>
+        ReferenceEquals(a, b)
+        || a.Op is ReshapeOp && ReferenceEquals(a.Inputs[0], b)
+        || b.Op is ReshapeOp && ReferenceEquals(b.Inputs[0], a)
+        || a.Op is ReduceOp ra && b.Op is ReduceOp rb && ra.GetType() == rb.GetType() && ra.Axes.Equals(rb.Axes) && ReferenceEquals(a.Inputs[0], b.Inputs[0]);
+
     /// <summary>Null if the rows of <paramref name="p"/> along <paramref name="axis"/> are proved to sum to 1; otherwise why not.</summary>
     public static string? SumsToOne(Node p, int axis)
     {

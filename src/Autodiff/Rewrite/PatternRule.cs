@@ -35,6 +35,7 @@ public sealed class PatternRule
         Conditions = conditions;
         NodeVars = nodeVars;
         AttrVars = attrVars;
+        Kept = KeptSubpatterns(Lhs, rhs);
     }
 
     /// <summary>The rule's name, as traces and near misses show it.</summary>
@@ -58,6 +59,50 @@ public sealed class PatternRule
     internal Condition[] Conditions { get; }
     internal string[] NodeVars { get; }
     internal string[] AttrVars { get; }
+
+    /// <summary>The calls of the left side (below the root) that the right side rebuilds unchanged, with everything
+    /// below them: hash-consing makes them the same nodes again, so the rewrite does not remove them and they are not
+    /// interior (<c>log(softmax(x, axis=a) / b) => log(softmax(x, axis=a)) - log(b)</c> keeps the softmax).</summary>
+    private HashSet<CallPat> Kept { get; }
+
+    private static HashSet<CallPat> KeptSubpatterns(CallPat lhs, Pat rhs)
+    {
+        var built = new HashSet<string>(StringComparer.Ordinal);
+        Collect(rhs);
+        var kept = new HashSet<CallPat>(ReferenceEqualityComparer.Instance);
+        foreach (var a in lhs.Args) if (a is Pat p) Visit(p, false);
+        return kept;
+
+        void Collect(Pat p)
+        {
+            if (p is not CallPat c) return;
+            built.Add(Key(c));
+            foreach (var a in c.Args) if (a is Pat q) Collect(q);
+        }
+
+        void Visit(Pat p, bool inside)
+        {
+            if (p is not CallPat c) return;
+            inside |= built.Contains(Key(c));
+            if (inside) kept.Add(c);
+            foreach (var a in c.Args) if (a is Pat q) Visit(q, inside);
+        }
+    }
+
+    /// <summary>A pattern's structure as text: equal keys build equal nodes from the same bindings.</summary>
+    private static string Key(Pat p) => p switch
+    {
+        VarPat v => v.Name,
+        ConstPat c => Patterns.Text(c.Value),
+        CallPat c => c.Spec.Name + "(" + string.Join(",", c.Args.Select(a => a switch
+        {
+            Pat q => Key(q),
+            AttrVar v => "@" + v.Name,
+            AttrLit l => "=" + l.Text,
+            _ => "_",
+        })) + ")",
+        _ => "?",
+    };
 
     /// <summary>Reads <c>LHS => RHS [if …]</c> (a <see cref="ParseException"/> locates a mistake within
     /// <paramref name="text"/>, line 1). The rule is not checked for soundness (see <see cref="RuleSoundness"/>).</summary>
@@ -95,9 +140,13 @@ public sealed class PatternRule
         }
     }
 
-    /// <summary>The bindings of the left side at <paramref name="root"/> for which the structural (silent) predicates
-    /// hold, or null.</summary>
-    internal Match? TryMatch(Node root)
+    /// <summary>The bindings of the left side at <paramref name="root"/> for which the silent predicates (structural, or
+    /// written after <c>when</c>) hold, or null.</summary>
+    internal Match? TryMatch(Node root) => TryMatch(root, facts: true);
+
+    /// <summary>As <see cref="TryMatch(Node)"/>; <paramref name="facts"/> false leaves out the silent predicates about
+    /// values (<c>when nonneg(x)</c>): the soundness check draws values that satisfy them instead of proving them.</summary>
+    internal Match? TryMatch(Node root, bool facts)
     {
         if (!Plausible(Lhs, root, 0)) return null;
         var s = new State(this, root);
@@ -108,7 +157,7 @@ public sealed class PatternRule
             for (int i = 0; i < NodeVars.Length; i++) m.Bind(NodeVars[i], s.Nodes[i]!);
             for (int i = 0; i < AttrVars.Length; i++) m.BindAttribute(AttrVars[i], s.Attrs[i].Text, s.Attrs[i].Owner!);
             foreach (var c in Conditions)
-                if (!c.Predicate.Reports && c.Evaluate(m, this) is not null) return false;
+                if (!c.Reports && (facts || c.Predicate.Domain == ValueDomain.Any) && c.Evaluate(m, this) is not null) return false;
             if (Sharing != RuleSharing.Free) m.Interior([.. s.Interior]);
             result = m;
             return true;
@@ -178,7 +227,7 @@ public sealed class PatternRule
                     return Fail();
             }
         }
-        if (!ReferenceEquals(n, s.Root) && n.Op is not ConstantOp) s.Interior.Add(n);
+        if (!ReferenceEquals(n, s.Root) && n.Op is not ConstantOp && !Kept.Contains(c)) s.Interior.Add(n);
         if (Pairs(pairs, 0, s, k)) return true;
         if (c.Commutative && !Ordered && pairs.Count == 2)
         {
@@ -230,7 +279,7 @@ public sealed class PatternRule
     private string? Check(Match m)
     {
         foreach (var c in Conditions)
-            if (c.Predicate.Reports && c.Evaluate(m, this) is string reason) return reason;
+            if (c.Reports && c.Evaluate(m, this) is string reason) return reason;
         return null;
     }
 
@@ -238,17 +287,18 @@ public sealed class PatternRule
     /// and element type.</summary>
     private Node Build(Match m)
     {
-        var rep = Instantiate(Rhs, m, m.Root.Builder, m.Root.DType);
+        var rep = Instantiate(Rhs, m, m.Root.Builder, m.Root.DType, rightSide: true);
         return rep is not null && rep.Shape == m.Root.Shape && rep.DType == m.Root.DType ? rep : m.Root;
     }
 
     /// <summary>Builds <paramref name="p"/> from the bindings; null if an op refuses the operands (a shape or type error).
     /// Number literals become constants of <paramref name="literalType"/> (the root's). A reshape or broadcast that
-    /// would not change its operand's shape is left out, as <see cref="Expr.Reshape"/> leaves it out.</summary>
+    /// would not change its operand's shape is left out, as <see cref="Expr.Reshape"/> leaves it out; on a right side
+    /// (<paramref name="rightSide"/>), so is a negation of a negation (<c>a * exp(-b)</c> with b = −u builds exp(u)).</summary>
     /// <remarks><paramref name="draw"/>, if given, picks a value (printed text) for an attribute variable the match has not bound
     /// yet, from the parameter and the operands built so far (the soundness check builds left sides this way).</remarks>
     internal static Node? Instantiate(Pat p, Match m, GraphBuilder builder, DType literalType,
-        Func<FunctionParam, IReadOnlyList<Node>, string?>? draw = null)
+        Func<FunctionParam, IReadOnlyList<Node>, string?>? draw = null, bool rightSide = false)
     {
         try
         {
@@ -288,6 +338,7 @@ public sealed class PatternRule
                             _ => null,
                         };
                     }
+                    if (rightSide && c.Spec.Name == "neg" && operands is [{ Op: NegOp } inner]) return inner.Inputs[0];
                     var node = c.Spec.Build(new CallArgs(c.Spec, values, builder, literalType)).Node;
                     return node.Op is ReshapeOp or BroadcastToOp && node.Shape == node.Inputs[0].Shape ? node.Inputs[0] : node;
                 }

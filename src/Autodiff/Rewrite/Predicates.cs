@@ -17,8 +17,9 @@ internal enum ValueDomain { Any, Positive, NonNegative, NonZero, Probs }
 internal sealed record Predicate(string Name, (string Name, bool Node)[] Params, bool Reports, ValueDomain Domain, string Description,
     Func<PredicateArgs, string?> Check)
 {
-    /// <summary>True if it holds only when its two node arguments are one node (the soundness check then builds them so).</summary>
-    public bool Unifies => Name == "same_exponent";
+    /// <summary>True if it holds when its two node arguments are one node, and rarely on independent inputs (the soundness
+    /// check then builds them as one).</summary>
+    public bool Unifies => Name is "same_exponent" or "same_values";
 
     public string Signature => $"{Name}({string.Join(", ", Params.Select((p, i) => i == 0 || p.Node ? p.Name : $"{p.Name}=…"))})";
 }
@@ -55,13 +56,21 @@ internal sealed class PredicateArgs(Match match, PatternRule rule, Condition con
 }
 
 /// <summary>One predicate call in a rule: the predicate and its arguments (variable names or number literals).</summary>
-internal sealed record Condition(Predicate Predicate, (string? Var, double? Literal)[] Args, int Col)
+/// <param name="Predicate">The predicate.</param>
+/// <param name="Args">Its arguments: a variable name, or a number literal.</param>
+/// <param name="Col">The column of its name in the rule's line.</param>
+/// <param name="Quiet">True for a predicate written after <c>when</c>: its failure means the rule does not match, with no
+/// near miss, whatever the predicate (<c>abs(x) => x when nonneg(x)</c> would otherwise report every abs it leaves).</param>
+internal sealed record Condition(Predicate Predicate, (string? Var, double? Literal)[] Args, int Col, bool Quiet = false)
 {
+    /// <summary>True if a failure is reported as a near miss (after <c>if</c>, for a predicate that reports).</summary>
+    public bool Reports => Predicate.Reports && !Quiet;
+
     public string? Evaluate(Match m, PatternRule rule) => Predicate.Check(new PredicateArgs(m, rule, this));
 }
 
 /// <summary>The named predicates rules may use: facts proved by <see cref="Facts"/> (positive, nonneg, nonzero, probs),
-/// structural conditions (same_shape, one_element, constant_along, indexes), and the checks the built-in rules report as
+/// structural conditions (same_shape, one_element, constant_along, same_values, size_one, indexes), and the checks the built-in rules report as
 /// near misses (one_axis, keepdims, adjacent, same_exponent, gathers_along, pnorm_power, even_power, reciprocal).</summary>
 internal static class Predicates
 {
@@ -83,6 +92,11 @@ internal static class Predicates
         new("constant_along", [("c", true), ("x", true), ("axis", false)], false, ValueDomain.Any,
             "c, broadcast against x, is constant along the axes (size 1 there, or missing)",
             a => Facts.ConstantAlong(a.Node(0), a.Node(1).Shape, a.Axes(2)) ? null : "not constant along the axes"),
+        new("same_values", [("m", true), ("c", true)], false, ValueDomain.Any,
+            "m and c hold the same numbers, perhaps in another layout: one node, a reshape of the other, or one reduction of one node with and without keepdims",
+            a => Facts.SameValues(a.Node(0), a.Node(1)) ? null : "different values"),
+        new("size_one", [("x", true), ("axis", false)], false, ValueDomain.Any, "every axis of x in the axis attribute has size 1 (every axis, when it is left out)",
+            a => a.Axes(1).All(i => i < a.Node(0).Shape.Rank && a.Node(0).Shape[i] == 1) ? null : "an axis has more than one entry"),
         new("indexes", [("t", true), ("x", true)], false, ValueDomain.Any, "t has one axis fewer than x (an index per row)",
             a => a.Node(0).Shape.Rank == a.Node(1).Shape.Rank - 1 ? null : "ranks do not fit"),
         new("one_axis", [("axis", false)], true, ValueDomain.Any, "the reduction binding the axis runs over exactly one axis",

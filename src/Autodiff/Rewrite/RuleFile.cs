@@ -30,14 +30,14 @@ public sealed class RuleException : AutodiffException
     public string Reason { get; }
 }
 
-/// <summary>Reads rules: <c>rule NAME: LHS => RHS [if PREDICATE(args) [and PREDICATE(args)]…]</c>, one a line.</summary>
+/// <summary>Reads rules: <c>rule NAME: LHS => RHS [if|when PREDICATE(args) [and PREDICATE(args)]…]…</c>, one a line.</summary>
 internal static partial class RuleFile
 {
     [GeneratedRegex(@"^rule\s+([A-Za-z_][A-Za-z0-9_\-]*)\s*:")]
     private static partial Regex Header();
 
-    [GeneratedRegex(@"\bif\b")]
-    private static partial Regex If();
+    [GeneratedRegex(@"\b(if|when)\b")]
+    private static partial Regex Clause();
 
     public static RuleSet Parse(string text, string file, bool checkSoundness)
     {
@@ -83,7 +83,7 @@ internal static partial class RuleFile
     {
         int arrow = line.IndexOf("=>", start, StringComparison.Ordinal);
         if (arrow < 0) throw new ParseException(1, line.Length + 1, "expected '=>' between the left and the right side");
-        var cond = If().Match(line, arrow + 2);
+        var cond = Clause().Match(line, arrow + 2);
         int rhsEnd = cond.Success ? cond.Index : line.Length;
         var nodeVars = new Dictionary<string, int>(StringComparer.Ordinal);
         var attrVars = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -91,9 +91,9 @@ internal static partial class RuleFile
         var lhs = Patterns.FromAst(lhsAst, nodeVars, attrVars, define: true);
         if (lhs is not CallPat) throw new ParseException(1, lhsAst.Col, "the left side must be an operation (a call or an operator), not a lone variable or number");
         var rhs = Patterns.FromAst(Expression(line, arrow + 2, rhsEnd, "right side"), nodeVars, attrVars, define: false);
-        var conditions = cond.Success ? Conditions(line, cond.Index + 2, nodeVars, attrVars) : [];
+        var conditions = cond.Success ? Conditions(line, cond.Index, nodeVars, attrVars) : [];
         string text = Collapse(line[start..arrow]) + " => " + Collapse(line[(arrow + 2)..rhsEnd])
-                      + (cond.Success ? " if " + Collapse(line[(cond.Index + 2)..]) : "");
+                      + (cond.Success ? " " + Collapse(line[cond.Index..]) : "");
         return new PatternRule(name, text, lhs, rhs, conditions,
             nodeVars.OrderBy(p => p.Value).Select(p => p.Key).ToArray(), attrVars.OrderBy(p => p.Value).Select(p => p.Key).ToArray(), sharing, ordered);
     }
@@ -114,15 +114,26 @@ internal static partial class RuleFile
 
     private static List<Token> Shift(List<Token> tokens, int by) => tokens.Select(t => t with { Col = t.Col + by }).ToList();
 
+    /// <summary>The clauses after the right side, each <c>if</c> or <c>when</c> followed by predicates joined by <c>and</c>:
+    /// an <c>if</c> predicate that fails is reported as a near miss (when it reports at all), a <c>when</c> predicate that
+    /// fails means the rule does not match, silently.</summary>
     private static Condition[] Conditions(string line, int from, Dictionary<string, int> nodeVars, Dictionary<string, int> attrVars)
     {
         var t = Shift(Lexer.Tokenize(line[from..]), from);
         int pos = 0;
         var list = new List<Condition>();
+        bool quiet = false;
+        string keyword = "if";
         while (true)
         {
+            if (t[pos].IsIdent("if") || t[pos].IsIdent("when"))
+            {
+                keyword = t[pos].Text;
+                quiet = keyword == "when";
+                pos++;
+            }
             var name = t[pos];
-            if (name.Kind != TokenKind.Ident) throw new ParseException(1, name.Col, $"expected a predicate after 'if', found {name.Describe()}");
+            if (name.Kind != TokenKind.Ident) throw new ParseException(1, name.Col, $"expected a predicate after '{keyword}', found {name.Describe()}");
             if (!Predicates.TryGet(name.Text, out var predicate))
                 throw new ParseException(1, name.Col, $"unknown predicate '{name.Text}'"
                     + Syntax.DidYouMean(Syntax.Closest(name.Text, Predicates.All.Select(p => p.Name)))
@@ -157,10 +168,11 @@ internal static partial class RuleFile
             }
             if (args.Count != predicate.Params.Length)
                 throw new ParseException(1, t[pos].Col, $"'{predicate.Signature}' takes {predicate.Params.Length} argument{(predicate.Params.Length == 1 ? "" : "s")}, found {args.Count}");
-            list.Add(new Condition(predicate, args.ToArray(), name.Col));
+            list.Add(new Condition(predicate, args.ToArray(), name.Col, quiet));
             pos++;
             if (t[pos].Kind == TokenKind.End) return list.ToArray();
-            if (!t[pos].IsIdent("and")) throw new ParseException(1, t[pos].Col, $"expected 'and' or the end of the rule, found {t[pos].Describe()}");
+            if (t[pos].IsIdent("if") || t[pos].IsIdent("when")) continue;
+            if (!t[pos].IsIdent("and")) throw new ParseException(1, t[pos].Col, $"expected 'and', 'if', 'when' or the end of the rule, found {t[pos].Describe()}");
             pos++;
         }
     }

@@ -41,9 +41,9 @@ public static class RuleSoundness
                 binding.Bind(v, builder.Input(v, integer.Contains(v) ? DType.I64 : DType.F64, new Shape(shape)).Node);
             }
             var lhs = PatternRule.Instantiate(rule.Lhs, binding, builder, DType.F64, (p, operands) => Draw(p, b, operands, rng));
-            if (lhs is null || rule.TryMatch(lhs) is not { } m) continue;
-            if (rule.Conditions.Any(c => c.Predicate.Domain == ValueDomain.Any && c.Predicate.Reports && c.Evaluate(m, rule) is not null)) continue;
-            var rhs = PatternRule.Instantiate(rule.Rhs, m, builder, lhs.DType);
+            if (lhs is null || rule.TryMatch(lhs, facts: false) is not { } m) continue;
+            if (rule.Conditions.Any(c => c.Predicate.Domain == ValueDomain.Any && c.Reports && c.Evaluate(m, rule) is not null)) continue;
+            var rhs = PatternRule.Instantiate(rule.Rhs, m, builder, lhs.DType, rightSide: true);
             if (rhs is null || rhs.Shape != lhs.Shape || rhs.DType != lhs.DType)
             {
                 shapeMismatch ??= rhs is null ? $"the right side cannot be built where the left side is {Type(lhs)}"

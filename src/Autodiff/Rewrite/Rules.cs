@@ -129,17 +129,18 @@ public static partial class Rules
         return flipped.Expr;
     }
 
-    /// <summary>Sums and means over size-1 axes become reshapes. Only for backward graphs (<see cref="BackwardCanonicalize"/>):
-    /// in a forward graph it would hide <c>sqrt(sum(square(x), axis=a))</c> and <c>sum(abs(x)^p, axis=a)^(1/p)</c> over a
-    /// single class from <c>pnorm-from-naive</c>, whose gradient at the zero vector is 0 where the hand-written chain's is
-    /// 0·inf = NaN. The same values bit for bit, except that it keeps a −0 that the sum kernel turns into +0.</summary>
-    /// <remarks>Hand-written: the right side is a reshape to the root's own shape, which a pattern cannot name.</remarks>
+    /// <summary>Sums and means over size-1 axes become reshapes (<c>squeeze</c> is a reshape). Only for backward graphs
+    /// (<see cref="BackwardCanonicalize"/>): in a forward graph it would hide <c>sqrt(sum(square(x), axis=a))</c> and
+    /// <c>sum(abs(x)^p, axis=a)^(1/p)</c> over a single class from <c>pnorm-from-naive</c>, whose gradient at the zero vector
+    /// is 0 where the hand-written chain's is 0·inf = NaN. The same values bit for bit, except that it keeps a −0 that the
+    /// sum kernel turns into +0.</summary>
     public static readonly Rule[] ReduceOverSizeOne =
     [
-        .. new[] { typeof(SumOp), typeof(MeanOp) }.Select(t => new Rule("reduce-over-size-one",
-            "sum(x, axis=a) => reshape(x, ...), mean(x, axis=a) => reshape(x, ...)   (every reduced axis has size 1)", t,
-            n => ((ReduceOp)n.Op).Axes.All(a => n.Inputs[0].Shape[a] == 1) ? M(n)!.Bind("x", n.Inputs[0]) : null,
-            m => m["x"].Expr.Reshape(m.Root.Shape.ToArray()).Node)),
+        .. new[] { "sum", "mean" }.SelectMany(r => new[]
+        {
+            P("reduce-over-size-one", $"{r}(x, axis=a) => squeeze(x, axis=a) when size_one(x, a)", Free),
+            P("reduce-over-size-one", $"{r}(x, axis=a, keepdims=true) => x when size_one(x, a)", Free),
+        }),
     ];
 
     /// <summary>The small algebra that runs in every phase.</summary>
@@ -162,27 +163,11 @@ public static partial class Rules
         P("logsumexp", "log(sum(exp(x), axis=a, keepdims=k)) => logsumexp(x, axis=a, keepdims=k)"),
     ];
 
-    /// <summary><c>c' + logsumexp(x - c, axis=a) => logsumexp(x, axis=a)</c> when c is constant along a and c' is c
-    /// reduced the same way (the hand-written max shift <c>m + log(sum(exp(x - m)))</c>).</summary>
-    /// <remarks>Hand-written: the shift appears twice in different layouts (c itself, a reshape of it, or the same
-    /// reduction with and without keepdims), which one pattern variable cannot say.</remarks>
-    public static readonly Rule LogSumExpShift = new("logsumexp-shift", "m + logsumexp(x - m, axis=a) => logsumexp(x, axis=a)   if m is constant along a", typeof(AddOp),
-        n => LseShift(n, 0, 1) ?? LseShift(n, 1, 0),
-        m => null,
-        m => m["x"].Expr.LogSumExp(((LogSumExpOp)m["lse"].Op).Axes.ToArray(), ((LogSumExpOp)m["lse"].Op).KeepDims).Node);
-
-    private static Match? LseShift(Node n, int ci, int li)
-    {
-        Node outer = n.Inputs[ci], lse = n.Inputs[li];
-        if (lse.Op is not LogSumExpOp l || lse.Inputs[0].Op is not SubOp) return null;
-        Node x = lse.Inputs[0].Inputs[0], c = lse.Inputs[0].Inputs[1];
-        if (x.Shape != lse.Inputs[0].Shape || !Facts.ConstantAlong(c, x.Shape, l.Axes)) return null;
-        bool same = ReferenceEquals(outer, c) && outer.Shape == lse.Shape
-            || outer.Op is ReshapeOp && ReferenceEquals(outer.Inputs[0], c)
-            || c.Op is ReshapeOp && ReferenceEquals(c.Inputs[0], outer)
-            || outer.Op is ReduceOp ro && c.Op is ReduceOp rc && ro.GetType() == rc.GetType() && ro.Axes.Equals(rc.Axes) && ReferenceEquals(outer.Inputs[0], c.Inputs[0]);
-        return same && n.Shape == lse.Shape ? M(n)!.Bind("x", x).Bind("lse", lse) : null;
-    }
+    /// <summary><c>m + logsumexp(x - c, axis=a) => logsumexp(x, axis=a)</c> when c is constant along a and m holds c's
+    /// numbers (the hand-written max shift <c>m + log(sum(exp(x - m)))</c>, with m as c itself, a reshape of it, or the same
+    /// reduction without keepdims: <see cref="Facts.SameValues"/>).</summary>
+    public static readonly Rule LogSumExpShift = P("logsumexp-shift",
+        "m + logsumexp(x - c, axis=a, keepdims=k) => logsumexp(x, axis=a, keepdims=k) when constant_along(c, x, a) and same_values(m, c)");
 
     /// <summary>Log-softmax from its naive forms, and the shift it ignores.</summary>
     public static readonly Rule[] LogSoftmax =
@@ -197,7 +182,6 @@ public static partial class Rules
     [
         P("log-of-exp", "log(exp(x)) => x", Free),
         P("softplus", "log(1 + exp(x)) => softplus(x)"),
-        P("sigmoid", "1 / (1 + exp(-x)) => sigmoid(x)"),
         P("log-sigmoid", "log(sigmoid(x)) => log_sigmoid(x)"),
         // Stabilises the cancellation of 1 - sigmoid(x) (0 for x above ~37 in f64), and un-shares sigmoid(x) in binary
         // cross-entropy so both logs become log_sigmoid: so it fires under both sharing policies, noting the recompute.
@@ -317,8 +301,9 @@ public static partial class Rules
     public static IReadOnlyList<RuleSet> Phases => _phases ??=
     [
         Canonicalize,
-        new("stabilize", [.. Canonical, .. DropNonNegativeGuards, .. Stabilizing([.. Normalizers.Take(1), ExpOverSumExp, .. Normalizers.Skip(1), SoftmaxFromExpLogSoftmax,
-            LogSumExpShift, .. LogSoftmax, .. ExpForms, .. Elementwise.Take(2), SigmoidGeneral, .. Elementwise.Skip(2), .. LogOnePlus, LogOfQuotient, LogOfProduct, PNormOfNonNegative, .. Products])]),
+        new("stabilize", [.. Canonical, .. Stabilizing([.. DropNonNegativeGuards, .. Normalizers.Take(1), ExpOverSumExp, .. Normalizers.Skip(1), SoftmaxFromExpLogSoftmax,
+            LogSumExpShift, .. LogSoftmax, .. ExpForms, .. Elementwise.Take(2), .. SigmoidGeneral, .. Elementwise.Skip(2), .. LogOnePlus, .. LogOfQuotient, .. LogOfProduct,
+            .. Products.Take(4), PNormOfNonNegative, .. Products.Skip(4)])]),
         new("fuse", [.. Canonical, CrossEntropy, CrossEntropyMean, .. Sparse]),
     ];
 
