@@ -67,11 +67,13 @@ public class RewriteSoundnessTests
     /// constants aside) holds NaN, +inf or a tiny nonzero magnitude (below 1e-307), and no exp of a finite argument below
     /// −708 (whose result is subnormal or 0). Otherwise the naive result can be finite but wrong — an overflow squashed by a
     /// later saturating op (sigmoid(x − log(sum(exp(x)))) at x = 1e3 gives 0 instead of 1/2), a subnormal exp(−732) with a
-    /// few significant bits, or an exp(−152359) = 0 whose log, −inf, a later exp turns into a 0 that should have been
-    /// exp(246085) — and the simplified graph rightly does not reproduce it. −inf from the inputs (masks, log 0 of an
+    /// few significant bits, an exp(−152359) = 0 whose log, −inf, a later exp turns into a 0 that should have been
+    /// exp(246085), or a division by a nonzero magnitude below 1e-30 that magnifies the numerator's rounding past any
+    /// relative tolerance (log(1 / (1 + exp(−179))) rounds to 0, where the true −2.6e-78 divided by exp(−246) is −7e31)
+    /// — and the simplified graph rightly does not reproduce it. −inf from the inputs (masks, log 0 of an
     /// input) and exact zeros are benign. The probe, one scalar evaluated on the tape, is NaN exactly when one of these
     /// happens: Σ sum(m − m) with m = maximum(v, 0) catches NaN and +inf; Σ sum(minimum(sqrt(|v|·1e300 − 1e-7·sign|v|), 0))
-    /// catches 0 &lt; |v| &lt; 1e-307; and for each exp(u), Σ sum(where(u − u, 0, sqrt(sign(u + 708) + 0.5))) catches a
+    /// catches 0 &lt; |v| &lt; 1e-307 (the same with 1e23 for a divisor: 0 &lt; |d| &lt; 1e-30); and for each exp(u), Σ sum(where(u − u, 0, sqrt(sign(u + 708) + 0.5))) catches a
     /// finite u &lt; −708 (u − u is NaN, hence a true mask, only for infinite u).</summary>
     private static bool NoOverflow(Graph g, Dictionary<string, Tensor> inputs)
     {
@@ -83,6 +85,11 @@ public class RewriteSoundnessTests
             var m = n.Expr.Maximum(zero);
             var a = n.Expr.Abs();
             probe = probe + (m - m).Sum() + (a * 1e300 - a.Sign() * 1e-7).Sqrt().Minimum(zero).Sum();
+            if (n.Op is DivOp && n.Inputs[1].Shape.Size > 0)
+            {
+                var d = n.Inputs[1].Expr.Abs();
+                probe += (d * 1e23 - d.Sign() * 1e-7).Sqrt().Minimum(zero).Sum();
+            }
             if (n.Op is ExpOp)
             {
                 Expr u = n.Inputs[0];

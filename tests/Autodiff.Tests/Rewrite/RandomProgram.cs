@@ -1,10 +1,12 @@
 namespace Autodiff.Tests.Rewrite;
 
-/// <summary>A random program over the core ops and the patterns the rules look for, and inputs for it, from one seed
+/// <summary>A random program over the core ops and the patterns the rules look for (the stability rules' spellings among
+/// them: log1p, expm1, log1mexp, logdiffexp and log1m_softmax forms, entropy, KL and binary entropy with a shared softmax
+/// or sigmoid, guards and epsilons), and inputs for it, from one seed
 /// (used by <see cref="DifferentialTests"/> and <see cref="Numerics.RewriteSoundnessTests"/>). With <c>edges</c> the
 /// grammar adds maxima, minima, masks, stop_gradient, norms and products, shapes may be empty or 0-d, and the inputs
 /// hold ±inf entries, all −inf rows and values of scale 1e3 and 1e6. The plain grammar is the edge grammar without its
-/// extra cases, so a plain program draws from the generator exactly as it did before the two were one.</summary>
+/// extra cases.</summary>
 public sealed class RandomProgram
 {
     private readonly Random _rng;
@@ -95,14 +97,15 @@ public sealed class RandomProgram
         var a = Matrix(depth - 1);
         int axis = Pick(2);
         Expr Softmax(Expr v) { var e = v.Exp(); return e / e.Sum(axis, keepDims: true); }
-        return Case(14, 18) switch
+        Expr Sigmoid(Expr v) => 1 / (1 + (-v).Exp());
+        return Case(27, 31) switch
         {
             0 => Softmax(a),
             1 => Softmax(a - a.Max(axis, keepDims: true)),
             2 => Softmax(a).Log(),
             3 => a - a.Exp().Sum(axis, keepDims: true).Log(),
             4 => (1 + a.Exp()).Log(),
-            5 => 1 / (1 + (-a).Exp()),
+            5 => Sigmoid(a),
             6 => (a.Exp() + Matrix(depth - 1).Exp()).Log(),
             7 => a * (1 / (1 + a.Square())),
             8 => -(-a),
@@ -110,11 +113,30 @@ public sealed class RandomProgram
             10 => a.Tanh() * Matrix(depth - 1),
             11 => a + Row(depth - 1).Unsqueeze(1),
             12 => a.Exp().Log(),
-            13 => Softmax(Expr.Where(_p, a, a.Const(double.NegativeInfinity))),
-            14 => a - a.Min(axis, keepDims: true) + a.Max(axis, keepDims: true),
-            15 => Softmax(a.StopGradient()) * a,
-            16 => 1 - 1 / (1 + (-a).Exp()),
-            _ => (1 / (1 + (-a).Exp())).Log(),
+            // The spellings the stability rules (docs/rules.md, "Stability on real code") and PyTensor's stabilize set target.
+            13 => Pick(2) == 0 ? a.Exp() - 1 : -1 + a.Exp(),
+            14 => Pick(2) == 0 ? (1 + a.Square()).Log() : (1 - Sigmoid(a)).Log(),
+            15 => Pick(3) switch
+            {
+                0 => (1 - (-a.Square()).Exp()).Log(),
+                1 => (-(-a.Square()).Expm1()).Log(),
+                _ => (-(-a.Square()).Exp()).Log1p(),
+            },
+            16 => (a.Exp() - (a - 1 - Matrix(depth - 1).Square()).Exp()).Log(),
+            17 => Pick(2) == 0 ? (1 - Softmax(a)).Log() : (-Softmax(a)).Log1p(),
+            18 => a.Exp().Sqrt(),
+            19 => a.Exp() / (1 + a.Exp()),
+            20 => Sigmoid(a) / (1 - Sigmoid(a)),
+            21 => a / Matrix(depth - 1).Exp(),
+            22 => Pick(2) == 0 ? (a.Square() + 0.5).Log().Softplus() : a.Exp().Log1p(),
+            23 => Pick(2) == 0 ? (0.1 * (1 / (1 + (-a).Exp()))).Log() : a.Exp() * (-a).Sigmoid(),
+            24 => Pick(2) == 0 ? Softmax(a).Abs().Log() : Softmax(a).Relu().Log(),
+            25 => Pick(2) == 0 ? (Softmax(a) + 1e-7).Log() : Softmax(a).Minimum(a.Const(1)).Maximum(a.Const(1e-10)).Log(),
+            26 => Softmax(Expr.Where(_p, a, a.Const(double.NegativeInfinity))),
+            27 => a - a.Min(axis, keepDims: true) + a.Max(axis, keepDims: true),
+            28 => Softmax(a.StopGradient()) * a,
+            29 => 1 - Sigmoid(a),
+            _ => Sigmoid(a).Log(),
         };
     }
 
@@ -131,7 +153,8 @@ public sealed class RandomProgram
             (4, _) => _y,   // not proved to sum to 1: must not fuse into softmax_cross_entropy
             _ => _p,
         };
-        return (Case(7, 11), _t) switch
+        Expr Sigmoid(Expr v) => 1 / (1 + (-v).Exp());
+        return (Case(12, 16), _t) switch
         {
             (0, _) => a.Exp().Sum(1).Log(),
             (1, _) => a.Max(1) + (a - a.Max(1, keepDims: true)).Exp().Sum(1).Log(),
@@ -139,10 +162,16 @@ public sealed class RandomProgram
             (3, { } t) => -a.Take(t, 1) + Q(a).Log().Take(t, 1) * -1,
             (4, _) => (-(Targets() * Q(a).Log())).Sum(1),
             (5, { } t) => -(t.OneHot(_c, DType.F64) * (a - a.Exp().Sum(1, keepDims: true).Log())).Sum(1),
-            (6, _) => a.Min(1) - a.Mean(1),
-            (7, _) => a.Square().Sum(1).Sqrt(),
-            (8, _) => a.Abs().Pow(3).Sum(1).Pow(1.0 / 3),
-            (9, _) => _q!.Value.Log().Sum(1).Exp(),
+            // Entropy, KL and binary entropy with a shared softmax or sigmoid, and a clipped numerator over another exp.
+            (6, _) => -(Q(a) * Q(a).Log()).Sum(1),
+            (7, _) => Pick(2) == 0 ? (Q(a) * (Q(a).Log() - Q(_y).Log())).Sum(1) : (Q(a) * (Q(a) / Q(_y)).Log()).Sum(1),
+            (8, _) => -(Sigmoid(a) * Sigmoid(a).Log() + (1 - Sigmoid(a)) * (1 - Sigmoid(a)).Log()).Sum(1),
+            (9, _) => (a.Minimum(a.Const(87)).Maximum(a.Const(-87)).Exp() / a.Exp().Sum(1, keepDims: true) * _y).Sum(1),
+            (10, _) => (1 + (a - a.Max(1, keepDims: true)).Exp().Sum(1)).Log(),
+            (11, _) => a.Min(1) - a.Mean(1),
+            (12, _) => a.Square().Sum(1).Sqrt(),
+            (13, _) => a.Abs().Pow(3).Sum(1).Pow(1.0 / 3),
+            (14, _) => _q!.Value.Log().Sum(1).Exp(),
             _ => a.Sum(1) * 0.5,
         };
     }
