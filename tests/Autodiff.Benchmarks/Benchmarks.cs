@@ -73,7 +73,8 @@ public class MatMulBenchmarks
 }
 
 /// <summary>The simplifier on 10k, 100k and 200k nodes: wide graphs of independent naive cross-entropy subgraphs (about
-/// 11 nodes each, summed by a balanced tree) and long chains of dependent naive logsumexp links (about 6 nodes each).</summary>
+/// 11 nodes each, summed by a balanced tree), long chains of dependent naive logsumexp links (about 6 nodes each), and wide
+/// graphs of the stability rules' spellings (<see cref="Programs.WideStability"/>).</summary>
 [MemoryDiagnoser]
 public class SimplifierBenchmarks
 {
@@ -83,15 +84,18 @@ public class SimplifierBenchmarks
     [Params(10_000, 100_000, 200_000)]
     public int Nodes { get; set; }
 
-    /// <summary>"wide" or "chain".</summary>
-    [Params("wide", "chain")]
+    /// <summary>"wide", "chain" or "stability" (<see cref="Programs.WideStability"/>).</summary>
+    [Params("wide", "chain", "stability")]
     public string Shape { get; set; } = "wide";
 
     /// <summary>Builds the graph.</summary>
     [GlobalSetup]
-    public void Setup() => _g = Shape == "wide"
-        ? Programs.WideCrossEntropy(Nodes / Programs.WideNodesPerLoss)
-        : Programs.ChainLogSumExp(Nodes / Programs.ChainNodesPerLink);
+    public void Setup() => _g = Shape switch
+    {
+        "wide" => Programs.WideCrossEntropy(Nodes / Programs.WideNodesPerLoss),
+        "stability" => Programs.WideStability(Nodes / Programs.WideNodesPerStability),
+        _ => Programs.ChainLogSumExp(Nodes / Programs.ChainNodesPerLink),
+    };
 
     /// <summary>One simplification (the input graph is left unchanged, so every run does the same work).</summary>
     [Benchmark]

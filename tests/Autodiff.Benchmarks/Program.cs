@@ -15,9 +15,9 @@ using BenchmarkDotNet.Running;
 //   phases N C THREADS [WORKLOADS]    Median and minimum of Tape.Run, Forward alone, Forward then Backward, and the
 //                                     Forward of a tape that computes no gradient, and the nodes Run evaluates with
 //                                     their backward in one pass.
-//   simplify [WIDE] [CHAIN]           Simplifier time (median of 3) on wide graphs of independent cross-entropies and on
-//                                     chains of logsumexp links; comma lists of approximate node counts (default
-//                                     10000,100000,200000 for both).
+//   simplify [WIDE] [CHAIN] [STABLE]  Simplifier time (median of 3) on wide graphs of independent cross-entropies, on
+//                                     chains of logsumexp links and on wide graphs of the stability rules' spellings;
+//                                     comma lists of approximate node counts (default 10000,100000,200000 for each).
 //   anything else                     BenchmarkDotNet (e.g. --filter '*' --job short).
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
@@ -59,7 +59,8 @@ if (args.Length > 0 && args[0] == "simplify")
 {
     int[] Sizes(int i, int[] fallback) => args.Length > i ? args[i].Split(',').Select(int.Parse).ToArray() : fallback;
     var runs = Sizes(1, [10_000, 100_000, 200_000]).Select(n => ("wide CE", Programs.WideCrossEntropy(n / Programs.WideNodesPerLoss)))
-        .Concat(Sizes(2, [10_000, 100_000, 200_000]).Select(n => ("lse chain", Programs.ChainLogSumExp(n / Programs.ChainNodesPerLink))));
+        .Concat(Sizes(2, [10_000, 100_000, 200_000]).Select(n => ("lse chain", Programs.ChainLogSumExp(n / Programs.ChainNodesPerLink))))
+        .Concat(Sizes(3, [10_000, 100_000, 200_000]).Select(n => ("stability", Programs.WideStability(n / Programs.WideNodesPerStability))));
     foreach (var (kind, g) in runs)
     {
         int nodes = g.Nodes().Count;

@@ -141,6 +141,9 @@ public static class Programs
     /// <summary>Nodes per subgraph of <see cref="WideCrossEntropy"/>.</summary>
     public const int WideNodesPerLoss = 11;
 
+    /// <summary>Nodes per subgraph of <see cref="WideStability"/> (about).</summary>
+    public const int WideNodesPerStability = 24;
+
     /// <summary>Nodes per link of <see cref="ChainLogSumExp"/>.</summary>
     public const int ChainNodesPerLink = 6;
 
@@ -178,5 +181,32 @@ public static class Programs
         var x = b.Input("z", DType.F64, 4, 8);
         for (int k = 0; k < links; k++) x = (x * (1 + k * 1e-3)).Exp().Sum(1, keepDims: true).Log() + x;
         return b.Build(x.Sum());
+    }
+
+    /// <summary>A wide graph of <paramref name="count"/> independent subgraphs in the spellings the stability rules target
+    /// (each over its own scaling u = z·k of a shared [4, 8] input): log(1 + u²), exp(u) − 1, log(1 − exp(−u² − 0.5)),
+    /// sqrt(exp(u)), exp(u) / (1 + exp(u)) and a / exp(u), summed per subgraph and then by a balanced tree; the simplifier
+    /// rewrites them onto log1p, expm1, log1mexp, exp, sigmoid and a product.</summary>
+    public static Graph WideStability(int count)
+    {
+        var b = new GraphBuilder();
+        var z = b.Input("z", DType.F64, 4, 8);
+        var a = b.Input("a", DType.F64, 4, 8);
+        var terms = new List<Expr>(count);
+        for (int k = 0; k < count; k++)
+        {
+            var u = z * (1 + k * 1e-3);
+            var sq = u * u;
+            var e = u.Exp();
+            terms.Add(((1 + sq).Log() + (e - 1) + (1 - (-sq - 0.5).Exp()).Log() + e.Sqrt() + e / (1 + e) + a / e).Sum());
+        }
+        while (terms.Count > 1)
+        {
+            var next = new List<Expr>((terms.Count + 1) / 2);
+            for (int i = 0; i + 1 < terms.Count; i += 2) next.Add(terms[i] + terms[i + 1]);
+            if (terms.Count % 2 == 1) next.Add(terms[^1]);
+            terms = next;
+        }
+        return b.Build(terms[0]);
     }
 }
