@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Autodiff.Kernels;
 using Autodiff.Rewrite;
 
 namespace Autodiff.Cli;
@@ -22,7 +21,7 @@ internal static class BenchCommand
         graphOpt.AcceptOnlyFromAmong("naive", "simplified", "both");
         var threads = new Option<int>("--threads")
         {
-            Description = "Kernel parallelism (Parallelism.DegreeOfParallelism); default: the number of processors.",
+            Description = "Kernel parallelism (Tape.DegreeOfParallelism); default: the number of processors.",
             DefaultValueFactory = _ => Environment.ProcessorCount,
             HelpName = "T",
         };
@@ -57,19 +56,10 @@ internal static class BenchCommand
             return Cli.Guard(io, path, () =>
             {
                 int t = pr.GetValue(threads);
-                int previous = Parallelism.DegreeOfParallelism;
-                Parallelism.DegreeOfParallelism = t;
-                try
-                {
-                    var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
-                    var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t, sharing.Options(pr));
-                    io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
-                    return Program.ExitOk;
-                }
-                finally
-                {
-                    Parallelism.DegreeOfParallelism = previous;
-                }
+                var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
+                var report = Bench(io, s, pr.GetValue(graphOpt)!, pr.GetValue(iterations), t, sharing.Options(pr));
+                io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
+                return Program.ExitOk;
             });
         });
         return cmd;
@@ -90,14 +80,14 @@ internal static class BenchCommand
         var simplified = Simplifier.Simplify(s.Graph, options).After;
         double simplifyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         var cot = Runner.Cotangent(s.Graph);
-        var naive = which is "naive" or "both" ? Time(io, "naive", s.Graph, s.Values, cot, iterations) : null;
-        var simp = which is "simplified" or "both" ? Time(io, "simplified", simplified, s.Values, cot, iterations) : null;
+        var naive = which is "naive" or "both" ? Time(io, "naive", s.Graph, s.Values, cot, iterations, threads) : null;
+        var simp = which is "simplified" or "both" ? Time(io, "simplified", simplified, s.Values, cot, iterations, threads) : null;
         return new Report(s, naive, simp, simplifyMs, threads, iterations);
     }
 
-    private static Timing Time(CliIO io, string label, Graph g, IReadOnlyDictionary<string, Tensor> values, Tensor? cot, int iterations)
+    private static Timing Time(CliIO io, string label, Graph g, IReadOnlyDictionary<string, Tensor> values, Tensor? cot, int iterations, int threads)
     {
-        var tape = new Tape(g);
+        var tape = new Tape(g) { DegreeOfParallelism = threads };
         var (report, clear) = Runner.Progress(io, $"bench {label}:", iterations);
         try
         {

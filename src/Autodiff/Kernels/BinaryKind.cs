@@ -1,7 +1,7 @@
 namespace Autodiff.Kernels;
 
 /// <summary>Elementwise binary operation applied by <see cref="Broadcast.Binary{T}"/>.</summary>
-public enum BinaryKind
+internal enum BinaryKind
 {
     /// <summary>a + b.</summary>
     Add,

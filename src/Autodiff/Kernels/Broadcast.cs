@@ -6,7 +6,7 @@ using System.Runtime.CompilerServices;
 namespace Autodiff.Kernels;
 
 /// <summary>NumPy-style broadcasting for row-major contiguous tensors.</summary>
-public static class Broadcast
+internal static class Broadcast
 {
     private const int FlatBlock = 16384;
 

@@ -10,7 +10,7 @@ namespace Autodiff.Kernels;
 /// Dense row-major matrix multiplication: packed, cache-blocked panels fed to a register-blocked SIMD micro-kernel,
 /// parallel over blocks of C.
 /// </summary>
-public static class Gemm
+internal static class Gemm
 {
     private const int KC = 256; // depth of one packed block
     private const int MC = 96;  // rows of A packed at once; a multiple of every MR

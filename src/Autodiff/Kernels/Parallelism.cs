@@ -5,7 +5,7 @@ namespace Autodiff.Kernels;
 
 /// <summary>Work over a range of items that <see cref="Parallelism.For{TBody}(int, long, ref TBody)"/> can split across
 /// threads without allocating (the body is a struct copied into a reused job).</summary>
-public interface IRangeBody
+internal interface IRangeBody
 {
     /// <summary>Processes the items in [start, end).</summary>
     void Run(int start, int end);
@@ -14,7 +14,7 @@ public interface IRangeBody
 /// <summary>Splits kernel work into contiguous chunks and runs them on the calling thread and a set of persistent worker
 /// threads (created on first use, at most <see cref="DegreeOfParallelism"/> − 1 of them; they spin briefly after a job and
 /// then sleep). A kernel called from inside a chunk, or while another thread is dispatching, runs on its own thread.</summary>
-public static class Parallelism
+internal static class Parallelism
 {
     /// <summary>Total work (roughly, elements touched) below which <see cref="For(int, long, Action{int, int})"/> runs serially.</summary>
     public const long DefaultThreshold = 32768;
@@ -22,17 +22,19 @@ public static class Parallelism
     /// <summary>Chunks per thread of <see cref="For{TBody}(int, long, ref TBody)"/>, taken dynamically for load balance.</summary>
     private const int BlocksPerThread = 4;
 
-    private static int degree = Environment.ProcessorCount;
+    [ThreadStatic] private static int t_degree;
 
-    /// <summary>Maximum number of chunks a kernel is split into. Defaults to <see cref="Environment.ProcessorCount"/>.</summary>
+    /// <summary>Maximum number of chunks a kernel called on this thread is split into: per thread, not global, so two
+    /// tapes on two threads each keep their own. Defaults to <see cref="Environment.ProcessorCount"/>; a
+    /// <see cref="Tape"/> sets it to its <see cref="Tape.DegreeOfParallelism"/> for the length of each pass.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is less than 1.</exception>
     public static int DegreeOfParallelism
     {
-        get => degree;
+        get => t_degree > 0 ? t_degree : Environment.ProcessorCount;
         set
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
-            degree = value;
+            t_degree = value;
         }
     }
 

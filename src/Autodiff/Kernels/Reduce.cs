@@ -8,7 +8,7 @@ namespace Autodiff.Kernels;
 /// Reductions over the middle axis of a row-major tensor viewed as [outer, n, inner]; the result has
 /// outer * inner elements laid out as [outer, inner].
 /// </summary>
-public static class Reduce
+internal static class Reduce
 {
     private const int ColumnBlock = 2048;
 

@@ -10,7 +10,7 @@ namespace Autodiff.Kernels;
 /// Finite rows take the vector passes of <see cref="SoftmaxCrossEntropy"/> (one read of the row for log-sum-exp and
 /// log-softmax statistics, exp written straight into the output for softmax); rows are split across cores in blocks.
 /// </summary>
-public static class Softmax
+internal static class Softmax
 {
     private enum Kind
     {

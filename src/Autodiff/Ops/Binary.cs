@@ -11,7 +11,7 @@ namespace Autodiff;
 public abstract record BinaryOp : Op
 {
     /// <summary>The kernel that computes the forward.</summary>
-    protected abstract BinaryKind Kind { get; }
+    private protected abstract BinaryKind Kind { get; }
 
     /// <inheritdoc/>
     public override (Shape Shape, DType DType) Infer(IReadOnlyList<Node> inputs)
@@ -232,7 +232,7 @@ public sealed record AddOp : BinaryOp, IOpFunctions
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
-    protected override BinaryKind Kind => BinaryKind.Add;
+    private protected override BinaryKind Kind => BinaryKind.Add;
     /// <inheritdoc/>
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb)
     {
@@ -253,7 +253,7 @@ public sealed record SubOp : BinaryOp, IOpFunctions
     /// <summary>The backward reads only the output gradient.</summary>
     internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) => false;
     /// <inheritdoc/>
-    protected override BinaryKind Kind => BinaryKind.Subtract;
+    private protected override BinaryKind Kind => BinaryKind.Subtract;
     /// <inheritdoc/>
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb)
     {
@@ -275,7 +275,7 @@ public sealed record MulOp : BinaryOp, IOpFunctions
     internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) =>
         (gradientNeeded[0] && !Bound(node.Inputs[1])) || (gradientNeeded[1] && !Bound(node.Inputs[0]));
     /// <inheritdoc/>
-    protected override BinaryKind Kind => BinaryKind.Multiply;
+    private protected override BinaryKind Kind => BinaryKind.Multiply;
     /// <inheritdoc/>
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb)
     {
@@ -299,7 +299,7 @@ public sealed record DivOp : BinaryOp, IOpFunctions
     internal override bool BackwardReadsForwardValues(Node node, IReadOnlyList<bool> gradientNeeded) =>
         gradientNeeded[1] || (gradientNeeded[0] && !Bound(node.Inputs[1]));
     /// <inheritdoc/>
-    protected override BinaryKind Kind => BinaryKind.Divide;
+    private protected override BinaryKind Kind => BinaryKind.Divide;
     /// <inheritdoc/>
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb)
     {
@@ -329,7 +329,7 @@ public sealed record MaximumOp : BinaryOp, IOpFunctions
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("maximum", (p, q) => p.Maximum(q))];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Max", x, y);
     /// <inheritdoc/>
-    protected override BinaryKind Kind => BinaryKind.Maximum;
+    private protected override BinaryKind Kind => BinaryKind.Maximum;
     /// <inheritdoc/>
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb) =>
         Select(a, b, g, ga, gb, greaterWins: true);
@@ -368,7 +368,7 @@ public sealed record MinimumOp : BinaryOp, IOpFunctions
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("minimum", (p, q) => p.Minimum(q))];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Min", x, y);
     /// <inheritdoc/>
-    protected override BinaryKind Kind => BinaryKind.Minimum;
+    private protected override BinaryKind Kind => BinaryKind.Minimum;
     /// <inheritdoc/>
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb) =>
         MaximumOp.Select(a, b, g, ga, gb, greaterWins: false);
@@ -388,7 +388,7 @@ public sealed record PowOp : BinaryOp, IOpFunctions
     static IEnumerable<FunctionSpec> IOpFunctions.Functions => [Function("pow", (p, q) => p.Pow(q))];
     internal override string ToOnnx(OnnxLowering o, Node n, string[] x, string y) => o.Emit("Pow", x, y);
     /// <inheritdoc/>
-    protected override BinaryKind Kind => BinaryKind.Power;
+    private protected override BinaryKind Kind => BinaryKind.Power;
     /// <inheritdoc/>
     protected override void Partials<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> ga, Span<T> gb)
     {

@@ -29,7 +29,7 @@ public sealed record LogAddExpOp : BinaryOp, IOpFunctions
     public override bool IsFused => true;
 
     /// <summary>Not used: logaddexp has no <see cref="BinaryKind"/>; its forward is its own.</summary>
-    protected override BinaryKind Kind => throw new NotSupportedException("logaddexp has no broadcast kernel kind");
+    private protected override BinaryKind Kind => throw new NotSupportedException("logaddexp has no broadcast kernel kind");
 
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c) => ForwardExpanded<T>(c, LogAddExp);

@@ -98,7 +98,7 @@ public sealed record LogDiffExpOp : BinaryOp, IOpFunctions
     public override bool IsFused => true;
 
     /// <summary>Not used: logdiffexp has no <see cref="BinaryKind"/>; its forward is its own.</summary>
-    protected override BinaryKind Kind => throw new NotSupportedException("logdiffexp has no broadcast kernel kind");
+    private protected override BinaryKind Kind => throw new NotSupportedException("logdiffexp has no broadcast kernel kind");
 
     /// <inheritdoc/>
     protected override void Forward<T>(OpContext c) => LogAddExpOp.ForwardExpanded<T>(c, ScalarMath.LogDiffExp);

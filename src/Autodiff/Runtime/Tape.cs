@@ -186,12 +186,32 @@ public sealed class Tape
                 $"Tape.{call}: another Run, Forward or Backward is running on this tape. A tape belongs to one thread at a time " +
                 "(its buffers hold one evaluation); for parallel evaluation give each thread its own Tape over the same graph.");
         _mark = Pool.Mark();
+        _callerDegree = Kernels.Parallelism.DegreeOfParallelism;
+        if (_degree > 0) Kernels.Parallelism.DegreeOfParallelism = _degree;
     }
 
     private void Leave()
     {
+        Kernels.Parallelism.DegreeOfParallelism = _callerDegree;
         _scratchPeak = Math.Max(_scratchPeak, Pool.PeakSince(_mark));
         Volatile.Write(ref _busy, 0);
+    }
+
+    private int _degree, _callerDegree;
+
+    /// <summary>The most threads a kernel of this tape's passes is split across (the calling thread and persistent
+    /// workers): 1 runs every kernel on the calling thread. Defaults to <see cref="Environment.ProcessorCount"/>. It holds
+    /// for this tape's <see cref="Run"/>, <see cref="Forward"/> and <see cref="Backward"/> only; there is no global
+    /// setting, so tapes on different threads can use different degrees.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is less than 1.</exception>
+    public int DegreeOfParallelism
+    {
+        get => _degree > 0 ? _degree : Kernels.Parallelism.DegreeOfParallelism;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            _degree = value;
+        }
     }
 
     /// <summary>Every node's forward in topological order; with <paramref name="fuseHeads"/> each head's forward and backward

@@ -42,16 +42,17 @@ public class BroadcastTests
         ([40, 3, 700], [40, 1, 1]),
     ];
 
-    public static TheoryData<string, int, BinaryKind> BinaryCases()
+    // Kinds by name: BinaryKind is internal, and a public theory cannot take it as a parameter.
+    public static TheoryData<string, int, string> BinaryCases()
     {
-        var data = new TheoryData<string, int, BinaryKind>();
+        var data = new TheoryData<string, int, string>();
         foreach (string type in new[] { "f32", "f64" })
         {
             for (int i = 0; i < BinaryShapes.Length; i++)
             {
                 foreach (BinaryKind kind in Enum.GetValues<BinaryKind>())
                 {
-                    data.Add(type, i, kind);
+                    data.Add(type, i, kind.ToString());
                 }
             }
         }
@@ -99,8 +100,9 @@ public class BroadcastTests
 
     [Theory]
     [MemberData(nameof(BinaryCases))]
-    public void BinaryMatchesNaive(string type, int shapes, BinaryKind kind)
+    public void BinaryMatchesNaive(string type, int shapes, string kindName)
     {
+        var kind = Enum.Parse<BinaryKind>(kindName);
         if (type == "f32")
         {
             CheckBinary<float>(shapes, kind);
@@ -112,10 +114,11 @@ public class BroadcastTests
     }
 
     [Theory]
-    [InlineData(BinaryKind.Maximum)]
-    [InlineData(BinaryKind.Minimum)]
-    public void MaximumAndMinimumPropagateNaN(BinaryKind kind)
+    [InlineData(nameof(BinaryKind.Maximum))]
+    [InlineData(nameof(BinaryKind.Minimum))]
+    public void MaximumAndMinimumPropagateNaN(string kindName)
     {
+        var kind = Enum.Parse<BinaryKind>(kindName);
         float[] a = [1, float.NaN, -3, 4];
         float[] dst = new float[4];
         Broadcast.Binary<float>(a, [4], [float.NaN], [1], dst, [4], kind);
