@@ -28,16 +28,20 @@ public sealed class PackagingTests : IDisposable
         foreach (var project in new[] { "src/Autodiff/Autodiff.csproj", "src/Autodiff.Onnx/Autodiff.Onnx.csproj", "src/Autodiff.Testing/Autodiff.Testing.csproj", "src/Autodiff.Cli/Autodiff.Cli.csproj" })
             Dotnet("pack", project, "-c", configuration, "--no-build", "-o", nupkgs, $"-p:PackageVersion={version}");
 
-        using (var zip = ZipFile.OpenRead(Path.Combine(nupkgs, $"Autodiff.{version}.nupkg")))
+        using (var zip = ZipFile.OpenRead(Path.Combine(nupkgs, $"SimplifyingAutodiff.{version}.nupkg")))
         {
             var entries = zip.Entries.Select(e => e.FullName).ToArray();
             Assert.Contains("README.md", entries);
+            using (var readme = new StreamReader(zip.GetEntry("README.md")!.Open()))
+                Assert.DoesNotMatch(@"\]\((?!https?://)", readme.ReadToEnd());   // a relative link is dead on the feed
             Assert.Contains("lib/net10.0/Autodiff.dll", entries);
             Assert.Contains("lib/net10.0/Autodiff.xml", entries);
-            using var reader = new StreamReader(zip.GetEntry("Autodiff.nuspec")!.Open());
+            using var reader = new StreamReader(zip.GetEntry("SimplifyingAutodiff.nuspec")!.Open());
             string nuspec = reader.ReadToEnd();
             Assert.Contains("<license type=\"expression\">MIT</license>", nuspec);
             Assert.Contains("<readme>README.md</readme>", nuspec);
+            Assert.Contains("<id>SimplifyingAutodiff</id>", nuspec);
+            Assert.Contains("<repository type=\"git\"", nuspec);
             Assert.DoesNotContain("Google.Protobuf", nuspec);   // the ONNX serializer is the Autodiff.Onnx package
             Assert.DoesNotContain(RepoRoot, nuspec);
         }
@@ -48,10 +52,10 @@ public sealed class PackagingTests : IDisposable
             Assert.Contains("lib/net10.0/Autodiff.Onnx.dll", entries);
             using var reader = new StreamReader(zip.GetEntry("Autodiff.Onnx.nuspec")!.Open());
             string nuspec = reader.ReadToEnd();
-            Assert.Contains($"<dependency id=\"Autodiff\" version=\"{version}\"", nuspec);
+            Assert.Contains($"<dependency id=\"SimplifyingAutodiff\" version=\"{version}\"", nuspec);
             Assert.Contains("<dependency id=\"Google.Protobuf\"", nuspec);
         }
-        Assert.True(File.Exists(Path.Combine(nupkgs, $"Autodiff.{version}.snupkg")));
+        Assert.True(File.Exists(Path.Combine(nupkgs, $"SimplifyingAutodiff.{version}.snupkg")));
         using (var zip = ZipFile.OpenRead(Path.Combine(nupkgs, $"Autodiff.Testing.{version}.nupkg")))
         {
             var entries = zip.Entries.Select(e => e.FullName).ToArray();
@@ -59,7 +63,7 @@ public sealed class PackagingTests : IDisposable
             Assert.Contains("lib/net10.0/Autodiff.Testing.xml", entries);
             using var reader = new StreamReader(zip.GetEntry("Autodiff.Testing.nuspec")!.Open());
             string nuspec = reader.ReadToEnd();
-            Assert.Contains($"<dependency id=\"Autodiff\" version=\"{version}\"", nuspec);
+            Assert.Contains($"<dependency id=\"SimplifyingAutodiff\" version=\"{version}\"", nuspec);
             Assert.Contains("<dependency id=\"DiffPlex\"", nuspec);
         }
 

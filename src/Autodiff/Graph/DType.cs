@@ -34,5 +34,5 @@ public static class DTypeExtensions
         typeof(T) == typeof(float) ? DType.F32 :
         typeof(T) == typeof(double) ? DType.F64 :
         typeof(T) == typeof(long) ? DType.I64 :
-        throw new NotSupportedException($"element type {typeof(T).Name} is not supported");
+        throw new NotSupportedException($"element type {typeof(T).Name} is not supported (supported: float for f32, double for f64, long for i64)");
 }

@@ -69,6 +69,8 @@ public readonly partial struct Expr : IEquatable<Expr>
     /// <summary>Different nodes.</summary>
     public static bool operator !=(Expr a, Expr b) => !a.Equals(b);
 
-    /// <inheritdoc/>
-    public override string ToString() => Node.ToString();
+    /// <summary>The expression in the expression language, inputs by name, e.g. <c>exp(z) / sum(exp(z), axis=1, keepdims=true)</c>
+    /// (shared subexpressions of a large graph are named on lines before it; see
+    /// <see cref="Text.Printer.PrintExpression"/>). <see cref="Node"/>'s <c>ToString</c> gives the op, type and shape.</summary>
+    public override string ToString() => Text.Printer.PrintExpression(Node);
 }

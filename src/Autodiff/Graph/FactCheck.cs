@@ -55,7 +55,7 @@ internal static class FactCheck
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var x = (T[])value.Data;
-        if (facts.Positive && x.Length > 0 && !(TensorPrimitives.Min<T>(x) > T.Zero))
+        if (facts.IsPositive && x.Length > 0 && !(TensorPrimitives.Min<T>(x) > T.Zero))
         {
             int i = Array.FindIndex(x, v => !(v > T.Zero));
             throw Violation(input, "positive", value.Shape.FormatIndex(i), $"{input}{value.Shape.FormatIndex(i)} = {Tensor.FormatNumber(double.CreateTruncating(x[i]), value.DType)} is not > 0");

@@ -86,9 +86,16 @@ public sealed class GraphBuilder
     /// <summary>Declares a named input.</summary>
     public Expr Input(string name, DType dtype, params int[] shape) => Input(name, dtype, new Shape(shape));
 
-    /// <summary>A scalar constant of the given element type.</summary>
-    public Expr Constant(double value, DType dtype = DType.F32) =>
-        Make(new ConstantOp(dtype == DType.F32 ? (float)value : value, dtype), []).Expr;
+    /// <summary>Declares a named input with facts: <c>b.Input("x", DType.F64, InputFacts.Positive(), 2, 3)</c>.</summary>
+    public Expr Input(string name, DType dtype, InputFacts facts, params int[] shape) => Input(name, dtype, new Shape(shape), facts);
+
+    /// <summary>A scalar constant of <paramref name="dtype"/>; without one, of <see cref="DefaultFloat"/> (the type of the
+    /// graph's first float input, as a number literal in the expression language).</summary>
+    public Expr Constant(double value, DType? dtype = null)
+    {
+        var t = dtype ?? DefaultFloat;
+        return Make(new ConstantOp(t == DType.F32 ? (float)value : value, t), []).Expr;
+    }
 
     /// <summary>Wraps a result node into a <see cref="Graph"/> whose inputs are this builder's declared inputs. The output
     /// and every named node must come from this builder (a node of another builder is refused, naming both).</summary>

@@ -4,7 +4,7 @@ namespace Autodiff;
 /// <c>probs(axis=a)</c> (entries ≥ 0 and rows along <c>a</c> sum to 1), <c>classes(C)</c> (integers in [0, C)),
 /// <c>positive</c> (every entry &gt; 0). A class count below 1 is refused here; what depends on the input's type and shape
 /// (the axis in range, probs only on float inputs, classes only on i64 ones) when the input is declared.</summary>
-public sealed record InputFacts(int? ProbsAxis = null, int? Classes = null, bool Positive = false)
+public sealed record InputFacts(int? ProbsAxis = null, int? Classes = null, bool IsPositive = false)
 {
     /// <summary>The number of classes of <c>classes(C)</c>, at least 1.</summary>
     public int? Classes { get; init; } = Classes is < 1
@@ -31,6 +31,9 @@ public sealed record InputFacts(int? ProbsAxis = null, int? Classes = null, bool
     /// <summary>Rows along <paramref name="axis"/> are probability vectors.</summary>
     public static InputFacts Probs(int axis) => new(ProbsAxis: axis);
 
+    /// <summary>Every entry is &gt; 0 (<c>positive</c> in the language).</summary>
+    public static InputFacts Positive() => new(IsPositive: true);
+
     /// <summary>Integer class indices in [0, <paramref name="count"/>).</summary>
     public static InputFacts ClassIndices(int count) => new(Classes: count);
 
@@ -48,7 +51,7 @@ public sealed record InputFacts(int? ProbsAxis = null, int? Classes = null, bool
         var parts = new List<string>();
         if (ProbsAxis is int a) parts.Add($"probs(axis={a})");
         if (Classes is int c) parts.Add($"classes({c})");
-        if (Positive) parts.Add("positive");
+        if (IsPositive) parts.Add("positive");
         return string.Join(" ", parts);
     }
 }

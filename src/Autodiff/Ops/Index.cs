@@ -226,8 +226,9 @@ public sealed record WhereOp : Op, IOpFunctions
 
 public readonly partial struct Expr
 {
-    /// <summary><c>one_hot(this, classes)</c> for integer indices.</summary>
-    public Expr OneHot(int classes, DType dtype = DType.F32) => Apply(new OneHotOp(classes, dtype));
+    /// <summary><c>one_hot(this, classes)</c> for integer indices: rows of <paramref name="dtype"/>, by default
+    /// <see cref="GraphBuilder.DefaultFloat"/> (the type of the graph's first float input, as in the expression language).</summary>
+    public Expr OneHot(int classes, DType? dtype = null) => Apply(new OneHotOp(classes, dtype ?? Builder.DefaultFloat));
     /// <summary>Gathers along <paramref name="axis"/> by the integer <paramref name="indices"/> (see <see cref="TakeOp"/>).</summary>
     public Expr Take(Expr indices, int axis = -1) => Apply(new TakeOp(Shape.Axis(axis, "take")), indices);
     /// <summary><c>where(mask, a, b)</c>.</summary>

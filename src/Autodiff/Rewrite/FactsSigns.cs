@@ -57,7 +57,7 @@ public static partial class Facts
 
         bool positive = x.Op switch
         {
-            InputOp i => i.Facts.Positive,
+            InputOp i => i.Facts.IsPositive,
             ConstantOp c => c.Value > 0,
             ExpOp or SoftplusOp or SigmoidOp => true,   // exp underflows to 0 only for inputs below about −745; the rules using this accept that
             SoftmaxOp => true,

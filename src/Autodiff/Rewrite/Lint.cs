@@ -177,7 +177,7 @@ public static class Lint
 
         private bool PositiveStep(Node x) => x.Op switch
         {
-            InputOp i => i.Facts.Positive,
+            InputOp i => i.Facts.IsPositive,
             ConstantOp c => c.Value > 0,
             AddOp => x.Inputs.Any(Positive) && x.Inputs.All(NonNegative),
             MaximumOp => x.Inputs.Any(Positive),

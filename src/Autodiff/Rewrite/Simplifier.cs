@@ -93,6 +93,17 @@ public sealed record SimplifyResult(
 
     /// <summary>Names of the fused ops present in the simplified graph, sorted and distinct.</summary>
     public IReadOnlyList<string> Fused => After.Nodes().Where(n => n.Op.IsFused).Select(n => n.Op.Name).Distinct().Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>A summary: the rewrites by rule (with counts), the fused ops, why and when it stopped, then the simplified
+    /// program, e.g. <c>3 rewrites (softmax-ce ×1, ...); fused: softmax_cross_entropy; stopped: saturated after 2
+    /// iterations</c> and the program on the lines below.</summary>
+    public override string ToString()
+    {
+        var rules = Rewrites.GroupBy(r => r.Rule).Select(g => $"{g.Key} ×{g.Count()}");
+        string fused = Fused.Count == 0 ? "none" : string.Join(", ", Fused);
+        return $"{Rewrites.Count} rewrite{(Rewrites.Count == 1 ? "" : "s")}{(Rewrites.Count > 0 ? $" ({string.Join(", ", rules)})" : "")}; fused: {fused}; "
+            + $"stopped: {StopReasonText} after {Iterations} iteration{(Iterations == 1 ? "" : "s")}\n{After}";
+    }
 }
 
 /// <summary>The rewrite engine. It runs on the forward graph before any tape records anything, so fused nodes

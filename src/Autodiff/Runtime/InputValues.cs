@@ -43,7 +43,7 @@ public static class InputValues
         }
         if (facts.ProbsAxis is int axis) return Probabilities(input.Type, shape, shape.Axis(axis, "probs"), rng);
         var x = Tensor.RandomNormal(input.Type, shape, rng, scale);
-        if (facts.Positive)
+        if (facts.IsPositive)
         {
             // At least 1e-6·scale, and never 0 (scale 0, or a floor below the element type's smallest normal number).
             double floor = Math.Max(1e-6 * Math.Abs(scale), input.Type == DType.F32 ? 1.17549435e-38 : 2.2250738585072014e-308);

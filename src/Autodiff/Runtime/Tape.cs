@@ -377,7 +377,9 @@ public sealed class Tape
     }
 
     /// <summary>Forward then backward in one call, with the same results as <see cref="Forward"/> followed by
-    /// <see cref="Backward"/>. When the graph has heads (see the class remarks), the tail's backward runs first and each
+    /// <see cref="Backward"/>. The value, the gradient dictionary and its tensors are the tape's own buffers, reused: the
+    /// next call overwrites them (and returns the same dictionary), which is what keeps a training step from allocating.
+    /// Copy what you keep across calls (<see cref="Tensor.Clone"/>, or <c>value.Item()</c> for a scalar loss). When the graph has heads (see the class remarks), the tail's backward runs first and each
     /// head computes its value and its operands' gradients in one pass.</summary>
     public (Tensor Value, IReadOnlyDictionary<string, Tensor> Gradients) Run(IReadOnlyDictionary<string, Tensor> inputs, Tensor? cotangent = null)
     {

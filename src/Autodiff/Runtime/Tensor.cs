@@ -27,13 +27,48 @@ public sealed class Tensor
         DType = dtype;
     }
 
-    /// <summary>Wraps an array (not copied) as a tensor of the given shape.</summary>
+    /// <summary>Wraps an array (not copied) as a tensor of the given shape. The element type must be <c>float</c> (f32),
+    /// <c>double</c> (f64) or <c>long</c> (i64); any other is refused with an <see cref="AutodiffException"/> that lists them.</summary>
     public static Tensor FromArray<T>(T[] data, params int[] shape) where T : unmanaged =>
-        new(data, new Shape(shape), DTypeExtensions.Of<T>());
+        new(data, new Shape(shape), ElementType<T>());
 
     /// <summary>Wraps an array (not copied) as a tensor of the given shape.</summary>
     public static Tensor FromArray<T>(T[] data, Shape shape) where T : unmanaged =>
-        new(data, shape, DTypeExtensions.Of<T>());
+        new(data, shape, ElementType<T>());
+
+    /// <summary>A matrix from a rectangular array (copied): <c>Tensor.FromArray(new float[,] { { 1, 2 }, { 3, 4 } })</c>
+    /// is f32[2, 2].</summary>
+    public static Tensor FromArray<T>(T[,] data) where T : unmanaged => FromRectangular<T>(data);
+
+    /// <summary>A rank-3 tensor from a rectangular array (copied).</summary>
+    public static Tensor FromArray<T>(T[,,] data) where T : unmanaged => FromRectangular<T>(data);
+
+    private static Tensor FromRectangular<T>(Array data) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var dtype = ElementType<T>();
+        var shape = new Shape(Enumerable.Range(0, data.Rank).Select(data.GetLength).ToArray());
+        var flat = new T[data.Length];
+        int i = 0;
+        foreach (T x in data) flat[i++] = x;   // a rectangular array enumerates in row-major order
+        return new Tensor(flat, shape, dtype);
+    }
+
+    private static DType ElementType<T>() =>
+        typeof(T) == typeof(float) ? DType.F32 :
+        typeof(T) == typeof(double) ? DType.F64 :
+        typeof(T) == typeof(long) ? DType.I64 :
+        throw new AutodiffException($"tensor: elements of type {typeof(T).Name} are not supported; use float (f32), double (f64) or long (i64), e.g. Array.ConvertAll(data, x => (long)x) for class indices");
+
+    /// <summary>The value of a one-element tensor (a scalar, or any shape of size 1) as a double, as PyTorch's
+    /// <c>item()</c>: <c>loss.Item()</c>.</summary>
+    /// <exception cref="AutodiffException">The tensor has more or fewer than one element.</exception>
+    public double Item() => Size == 1 ? GetDouble(0)
+        : throw new AutodiffException($"tensor: Item() needs a tensor of one element, not {DType.Name()}{Shape} ({Size} elements)");
+
+    /// <summary>The value of a one-element tensor as <typeparamref name="T"/>, which must match <see cref="DType"/>.</summary>
+    public T Item<T>() where T : unmanaged => Size == 1 ? Span<T>()[0]
+        : throw new AutodiffException($"tensor: Item() needs a tensor of one element, not {DType.Name()}{Shape} ({Size} elements)");
 
     /// <summary>A tensor of zeros.</summary>
     public static Tensor Zeros(DType dtype, Shape shape) => dtype switch
@@ -115,6 +150,7 @@ public sealed class Tensor
     }
 
     /// <summary>Reads the element at a multi-dimensional index as a double.</summary>
+    [System.Runtime.CompilerServices.IndexerName("Element")]   // not "Item": that is the scalar accessor, Item()
     public double this[params int[] index] => GetDouble(Flat(index));
 
     private int Flat(int[] index)
@@ -159,12 +195,48 @@ public sealed class Tensor
         return t;
     }
 
-    /// <summary>Prints the tensor as nested brackets with round-trip numbers (<c>inf</c>, <c>-inf</c>, <c>nan</c> for non-finite).</summary>
-    public override string ToString()
+    /// <summary>Tensors of more elements than this print summarized (see <see cref="ToString()"/>).</summary>
+    public const int SummaryThreshold = 1000;
+
+    /// <summary>Prints the tensor as nested brackets with round-trip numbers (<c>inf</c>, <c>-inf</c>, <c>nan</c> for
+    /// non-finite). A tensor of more than <see cref="SummaryThreshold"/> elements prints summarized, as NumPy and PyTorch
+    /// do: the first and last 3 items of each dimension with <c>...</c> between, then its type and shape, e.g.
+    /// <c>[[0, 1, 2, ..., 997, 998, 999], ..., [...]] f32[1000, 1000]</c>; <see cref="ToFullString"/> prints every
+    /// element.</summary>
+    public override string ToString() => Size > SummaryThreshold ? Summary(3) : ToFullString();
+
+    /// <summary>Every element, as nested brackets (see <see cref="ToString()"/>).</summary>
+    public string ToFullString()
     {
         var sb = new StringBuilder();
         Walk(_ => sb.Append('['), (_, i) => sb.Append(i > 0 ? ", " : ""), pos => sb.Append(FormatNumber(GetDouble(pos), DType)), (_, _) => sb.Append(']'));
         return sb.ToString();
+    }
+
+    private string Summary(int edge)
+    {
+        var sb = new StringBuilder();
+        void Dim(int dim, int offset)
+        {
+            int n = Shape[dim], stride = 1;
+            for (int d = dim + 1; d < Shape.Rank; d++) stride *= Shape[d];
+            sb.Append('[');
+            for (int i = 0; i < n; i++)
+            {
+                if (n > 2 * edge && i == edge)
+                {
+                    sb.Append("..., ");
+                    i = n - edge - 1;
+                    continue;
+                }
+                if (dim == Shape.Rank - 1) sb.Append(FormatNumber(GetDouble(offset + i), DType));
+                else Dim(dim + 1, offset + i * stride);
+                if (i < n - 1) sb.Append(", ");
+            }
+            sb.Append(']');
+        }
+        Dim(0, 0);
+        return sb.Append(' ').Append(DType.Name()).Append(Shape).ToString();
     }
 
     /// <summary>Visits the tensor as nested arrays in row-major order, without recursion (a tensor of rank 60,000 is one

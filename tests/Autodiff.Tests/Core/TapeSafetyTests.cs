@@ -214,7 +214,7 @@ public class InputFactsValidationTests
         var b = new GraphBuilder();
         b.Input("p", DType.F32, new Shape(2, 3), InputFacts.Probs(-1));
         b.Input("t", DType.I64, new Shape(2), InputFacts.ClassIndices(3));
-        b.Input("s", DType.F64, new Shape(2), new InputFacts(Positive: true));
+        b.Input("s", DType.F64, new Shape(2), new InputFacts(IsPositive: true));
         Assert.Equal(3, b.Inputs.Count);
     }
 }

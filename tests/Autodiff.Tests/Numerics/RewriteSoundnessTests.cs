@@ -196,7 +196,7 @@ public class RewriteSoundnessTests
                     for (int j = 0; j < n; j++) t.SetDouble(k + j * inner, t.GetDouble(k + j * inner) / s);
                 }
             }
-            else if (op.Facts.Positive) for (int k = 0; k < t.Size; k++) t.SetDouble(k, 0.5 + rng.NextDouble());
+            else if (op.Facts.IsPositive) for (int k = 0; k < t.Size; k++) t.SetDouble(k, 0.5 + rng.NextDouble());
             else for (int k = 0; k < t.Size; k++) t.SetDouble(k, RandomProgram.Normal(rng));
             v[op.InputName] = t;
         }

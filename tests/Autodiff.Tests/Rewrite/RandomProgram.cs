@@ -41,7 +41,7 @@ public sealed class RandomProgram
         _y = _b.Input("y", DType.F64, s);
         _w = _b.Input("w", DType.F64, _scalar ? [] : [_c]);
         _p = _b.Input("p", DType.F64, new Shape(s), _scalar ? InputFacts.None : InputFacts.Probs(1));
-        if (edges) _q = _b.Input("q", DType.F64, new Shape(s), new InputFacts(Positive: true));
+        if (edges) _q = _b.Input("q", DType.F64, new Shape(s), new InputFacts(IsPositive: true));
         if (!_scalar && (_c > 0 || _n == 0)) _t = _b.Input("t", DType.I64, new Shape(_n), InputFacts.ClassIndices(_c));
         Graph = _b.Build(_scalar ? Scalar(3) : (Matrix(3) * _x).Sum() + Row(2).Sum());
     }

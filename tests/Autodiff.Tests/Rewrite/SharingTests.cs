@@ -257,7 +257,7 @@ public class SharingTests
             int n = op.Shape.Size;
             double[] v;
             if (op.Facts.Classes is int k) v = Enumerable.Range(0, n).Select(_ => (double)rng.Next(k)).ToArray();
-            else if (op.Facts.Positive) v = Enumerable.Range(0, n).Select(_ => 0.5 + 1.5 * rng.NextDouble()).ToArray();
+            else if (op.Facts.IsPositive) v = Enumerable.Range(0, n).Select(_ => 0.5 + 1.5 * rng.NextDouble()).ToArray();
             else if (op.Facts.ProbsAxis is not null)
             {
                 v = Enumerable.Range(0, n).Select(_ => 0.1 + rng.NextDouble()).ToArray();
