@@ -4,7 +4,9 @@ using Autodiff.Rewrite;
 
 namespace Autodiff.Cli;
 
-/// <summary><c>autodiff export FILE --onnx OUT [--naive] [--keep-shared | --recompute-shared] [--rules FILE]</c>: the forward graph (simplified unless --naive) as an ONNX model.</summary>
+/// <summary><c>autodiff export FILE --onnx OUT [--naive] [--gradients [--wrt NAME...]] [--keep-shared | --recompute-shared] [--rules FILE]</c>:
+/// the forward graph (simplified unless --naive) as an ONNX model, or with --gradients the training step: outputs the
+/// program's output, then <c>grad_x</c> for each differentiated input.</summary>
 internal static class ExportCommand
 {
     public static Command Create(CliIO io)
@@ -20,10 +22,15 @@ internal static class ExportCommand
         {
             Description = "Export the program as written instead of the simplified graph.",
         };
-        var sharing = new Cli.SharingFlags();
-        var cmd = new Command("export", "Write the program's forward graph (simplified unless --naive) as an ONNX model.")
+        var gradients = new Option<bool>("--gradients")
         {
-            file, onnx, naive, sharing.Recompute, sharing.Keep, sharing.Rules,
+            Description = "Export the training step: the model's outputs are the program's output, then grad_NAME for each differentiated input (--wrt; default every float input).",
+        };
+        var wrt = Cli.WrtOption();
+        var sharing = new Cli.SharingFlags();
+        var cmd = new Command("export", "Write the program's forward graph (simplified unless --naive), or with --gradients its training step, as an ONNX model.")
+        {
+            file, onnx, naive, gradients, wrt, sharing.Recompute, sharing.Keep, sharing.Rules,
         };
         cmd.SetAction(pr =>
         {
@@ -33,13 +40,25 @@ internal static class ExportCommand
                 var written = ProgramSource.Load(path, io.In).Parse();
                 bool asWritten = pr.GetValue(naive);
                 var graph = asWritten ? written : Simplifier.Simplify(written, sharing.Options(pr)).After;
+                bool withGradients = pr.GetValue(gradients);
+                if (!withGradients && pr.GetValue(wrt) is { Length: > 0 })
+                    throw new CliException("--wrt: only with --gradients (it names the inputs whose gradients the model outputs)");
+                if (withGradients)
+                {
+                    var targets = GradCommand.Targets(graph, pr.GetValue(wrt));
+                    if (graph.Output.Shape.Size != 1)
+                        throw new CliException($"--gradients: the output is {graph.Output.DType.Name()}{graph.Output.Shape}, not a scalar; a training step differentiates a scalar loss");
+                    graph = Gradient.Of(graph, targets);
+                    if (!asWritten) graph = Simplifier.Simplify(graph, sharing.Options(pr)).After;
+                }
                 string target = pr.GetValue(onnx)!;
                 if (string.IsNullOrWhiteSpace(target))
                     throw new CliException("--onnx: the output path is empty; give a file name, or - for standard output");
                 // Export first, so an op without a mapping leaves no file behind.
                 var model = Export(graph, written, asWritten);
-                string summary = $"{(asWritten ? "naive (as written)" : "simplified")} graph, " +
-                    $"ONNX opset {OnnxExporter.Opset}, output {graph.Output.DType.Name()}{graph.Output.Shape}";
+                string summary = $"{(asWritten ? "naive (as written)" : "simplified")} graph{(withGradients ? " with gradients" : "")}, " +
+                    $"ONNX opset {OnnxExporter.Opset}, output{(graph.HasSeveralOutputs ? "s" : "")} " +
+                    string.Join(", ", graph.Outputs.Select(o => (graph.HasSeveralOutputs ? o.Name + " " : "") + o.Node.DType.Name() + o.Node.Shape));
                 if (target == "-")
                 {
                     // The model is the output: the summary goes to standard error.

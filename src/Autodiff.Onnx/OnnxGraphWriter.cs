@@ -8,7 +8,8 @@ namespace Autodiff.Interop;
 /// <summary>Translates one <see cref="Graph"/> into an ONNX <see cref="GraphProto"/>: each node in topological order is
 /// lowered by its op (<see cref="Op.ToOnnx"/>, into an <see cref="OnnxLowering"/>), and the lowering is serialized.
 /// ONNX value names: inputs keep their names, named intermediate nodes their names, other nodes the op's name (made unique
-/// with a suffix), the unnamed output <c>output</c>; the extra nodes of a decomposition are named after the node they
+/// with a suffix), the unnamed output <c>output</c>, the outputs of a graph with several outputs their output names
+/// (<c>loss</c>, <c>grad_z</c>; an Identity node where one is an input, a constant or another output's node); the extra nodes of a decomposition are named after the node they
 /// compute (<c>loss.LogSoftmax</c>, …).</summary>
 internal sealed class OnnxGraphWriter
 {
@@ -29,28 +30,44 @@ internal sealed class OnnxGraphWriter
             _value[i] = name;
             proto.Input.Add(ValueInfo(name, i));
         }
+        // with several outputs each ONNX output is named after its graph output (loss, grad_z, ...)
+        var outputs = _graph.Outputs;
+        var claimed = new Dictionary<Node, string>(ReferenceEqualityComparer.Instance);
+        var outputNames = new string[outputs.Count];
+        if (_graph.HasSeveralOutputs)
+            for (int k = 0; k < outputs.Count; k++)
+            {
+                outputNames[k] = _lowering.Reserve(outputs[k].Name) ? outputs[k].Name : _lowering.Fresh(outputs[k].Name);
+                if (outputs[k].Node.Op is not (InputOp or ConstantOp)) claimed.TryAdd(outputs[k].Node, outputNames[k]);
+            }
         foreach (var (n, s) in _graph.Names.OrderBy(kv => kv.Key.Id))
-            if (n.Op is not InputOp && _lowering.Reserve(s)) _userName[n] = s;
+            if (n.Op is not InputOp && !claimed.ContainsKey(n) && _lowering.Reserve(s)) _userName[n] = s;
 
         var output = _graph.Output;
-        foreach (var n in Graph.TopologicalOrder([output]))
+        foreach (var n in _graph.Nodes())
             if (n.Op is not InputOp)
             {
-                string y = _userName.TryGetValue(n, out var user) ? user
-                    : _lowering.Fresh(n == output && n.Op is not ConstantOp ? "output" : n.Op.Name);
+                string y = claimed.TryGetValue(n, out var c) ? c : _userName.TryGetValue(n, out var user) ? user
+                    : _lowering.Fresh(n == output && n.Op is not ConstantOp && !_graph.HasSeveralOutputs ? "output" : n.Op.Name);
                 _value[n] = _lowering.Lower(n, n.Inputs.Select(i => _value[i]).ToArray(), y);
             }
 
-        string result = _value[output];
-        if (output.Op is InputOp or ConstantOp)
+        var results = new List<(string Name, Node Node)>();
+        for (int k = 0; k < outputs.Count; k++)
         {
-            string y = _lowering.Fresh("output");
-            _lowering.Nodes.Add(new OnnxNode("Identity", [result], y, []));
-            result = y;
+            var node = outputs[k].Node;
+            string result = _value[node];
+            string wanted = _graph.HasSeveralOutputs ? outputNames[k] : node.Op is InputOp or ConstantOp ? _lowering.Fresh("output") : result;
+            if (result != wanted)
+            {
+                _lowering.Nodes.Add(new OnnxNode("Identity", [result], wanted, []));
+                result = wanted;
+            }
+            results.Add((result, node));
         }
         proto.Initializer.AddRange(_lowering.Initializers.Select(Initializer));
         proto.Node.AddRange(_lowering.Nodes.Select(Node));
-        proto.Output.Add(ValueInfo(result, output));
+        foreach (var (name, node) in results) proto.Output.Add(ValueInfo(name, node));
         return proto;
     }
 

@@ -18,9 +18,27 @@ using BenchmarkDotNet.Running;
 //   simplify [WIDE] [CHAIN] [STABLE]  Simplifier time (median of 3) on wide graphs of independent cross-entropies, on
 //                                     chains of logsumexp links and on wide graphs of the stability rules' spellings;
 //                                     comma lists of approximate node counts (default 10000,100000,200000 for each).
+//   hvp N C THREADS [WORKLOADS]      Stopwatch medians of one forward+backward and of a Hessian-vector product, reverse-
+//                                     over-reverse and forward-over-reverse (transpose trick), and their ratios.
 //   anything else                     BenchmarkDotNet (e.g. --filter '*' --job short).
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+if (args.Length > 0 && args[0] == "hvp")
+{
+    int n = int.Parse(args[1]), c = int.Parse(args[2]), threads = int.Parse(args[3]);
+    var names = args.Length > 4 ? args[4].Split(',') : ["simplified", "simplified_lse", "matmul"];
+    Parallelism.DegreeOfParallelism = threads;
+    foreach (var dt in new[] { DType.F32, DType.F64 })
+        foreach (var name in names)
+        {
+            var w = new SecondOrderWorkload(Programs.Build(name, dt, n, c));
+            var (fb, _, _) = Compare.Time(w.First.Step, 20);
+            var (ror, _, _) = Compare.Time(w.ReverseOverReverse, 20);
+            var (fr, _, _) = Compare.Time(w.ForwardOverReverse, 20);
+            Console.WriteLine($"{name,-16} {dt.Name(),-4} N={n} C={c} threads={threads}: forward+backward {fb:F3} ms, HVP reverse-over-reverse {ror:F3} ms ({ror / fb:F2}x), forward-over-reverse {fr:F3} ms ({fr / fb:F2}x)");
+        }
+    return;
+}
 if (args.Length > 0 && args[0] == "compare")
 {
     int n = int.Parse(args[1]), c = int.Parse(args[2]), threads = int.Parse(args[3]);
