@@ -99,6 +99,11 @@ internal static class Predicates
             a => a.Axes(1).All(i => i < a.Node(0).Shape.Rank && a.Node(0).Shape[i] == 1) ? null : "an axis has more than one entry"),
         new("indexes", [("t", true), ("x", true)], false, ValueDomain.Any, "t has one axis fewer than x (an index per row)",
             a => a.Node(0).Shape.Rank == a.Node(1).Shape.Rank - 1 ? null : "ranks do not fit"),
+        new("linear", [("h", true), ("w", true)], false, ValueDomain.Any, "h is [N, D] and w is [D, V] (a linear layer's input and weight)",
+            a => a.Node(0).Shape.Rank == 2 && a.Node(1).Shape.Rank == 2 ? null : "not a 2-D linear layer"),
+        new("linear_bias", [("h", true), ("w", true), ("b", true)], false, ValueDomain.Any, "h is [N, D], w is [D, V] and b is [V] (a linear layer)",
+            a => a.Node(0).Shape.Rank == 2 && a.Node(1).Shape.Rank == 2 && a.Node(2).Shape == new Shape(a.Node(1).Shape[^1]) && a.Node(2).DType == a.Node(1).DType
+                ? null : "not a 2-D linear layer with a bias over the classes"),
         new("one_axis", [("axis", false)], true, ValueDomain.Any, "the reduction binding the axis runs over exactly one axis",
             a => a.Axes(0).Length == 1 ? null : $"{a.The(0)} runs over axes {Axes(a.Axes(0))}; {((CallPat)a.Rule.Rhs).Spec.Name} normalises along one axis"),
         new("keepdims", [("k", false)], true, ValueDomain.Any, "the reduction binding k keeps the reduced axes",

@@ -15,7 +15,7 @@ namespace Autodiff.Rewrite;
 /// counterexample.</summary>
 public static class RuleSoundness
 {
-    private static readonly int[][] Shapes = [[], [3], [2, 3], [3, 2], [2, 3, 2]];
+    private static readonly int[][] Shapes = [[], [3], [2, 3], [3, 2], [2, 3, 2], [3, 3]];   // square: matmul(h, w) of two node variables
     private static readonly double[] Edges = [0, 0.5, -0.5, 1, -1, 2, -2, 1e-3, -1e-3, 10, -10];
     private const int Wanted = 24, Attempts = 600;
 
@@ -66,7 +66,7 @@ public static class RuleSoundness
         if (checkedCount > 0) return null;
         return shapeMismatch is not null
             ? $"cannot be checked: {shapeMismatch} (a rewrite must keep the shape and element type)"
-            : "cannot be checked: no inputs of the shapes tried (scalars, vectors, matrices, rank 3) match the left side and satisfy the precondition";
+            : "cannot be checked: no inputs of the shapes tried (scalars, vectors, matrices, rank 3, square) match the left side and satisfy the precondition";
     }
 
     private static string Type(Node n) => $"{n.DType.Name()}{n.Shape}";

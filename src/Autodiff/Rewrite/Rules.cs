@@ -285,6 +285,10 @@ public static partial class Rules
     [
         P("sparse-softmax-cross-entropy", "take(log_softmax(z, axis=a), t, axis=b) => -sparse_softmax_cross_entropy(z, t, axis=a) if indexes(t, z) and gathers_along(b, a)"),
         P("sparse-from-one-hot", "softmax_cross_entropy(z, one_hot(t, c, dtype=d), axis=-1, normalized=n) => sparse_softmax_cross_entropy(z, t)", Free),
+        P("linear-softmax-cross-entropy", "sparse_softmax_cross_entropy(matmul(h, w) + b, t, axis=1) => linear_softmax_cross_entropy(h, w, t, bias=b) if linear_bias(h, w, b)"),
+        P("linear-softmax-cross-entropy", "sparse_softmax_cross_entropy(matmul(h, w) + b, t, axis=1, ignore_index=k) => linear_softmax_cross_entropy(h, w, t, bias=b, ignore_index=k) if linear_bias(h, w, b)"),
+        P("linear-softmax-cross-entropy", "sparse_softmax_cross_entropy(matmul(h, w), t, axis=1) => linear_softmax_cross_entropy(h, w, t) if linear(h, w)"),
+        P("linear-softmax-cross-entropy", "sparse_softmax_cross_entropy(matmul(h, w), t, axis=1, ignore_index=k) => linear_softmax_cross_entropy(h, w, t, ignore_index=k) if linear(h, w)"),
     ];
 
     private static IReadOnlyList<RuleSet>? _phases;

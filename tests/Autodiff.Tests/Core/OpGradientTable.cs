@@ -70,6 +70,8 @@ public class OpGradientTable
         new("squeeze", [F("x", Dist.Normal, 3, 1, 2)], x => x[0].Squeeze(1)),
         new("unsqueeze", [F("x", Dist.Normal, 3, 2)], x => x[0].Unsqueeze(0)),
         new("one_hot", [F("z", Dist.Normal, 5, 3), I("t", Dist.Classes3, 5)], x => x[1].OneHot(3, DType.F64) * x[0]),
+        new("linear_softmax_cross_entropy", [F("h", Dist.Normal, 5, 3), F("w", Dist.Normal, 3, 4), I("t", Dist.Classes4, 5), F("b", Dist.Normal, 4)], x => x[0].LinearSoftmaxCrossEntropy(x[1], x[2], x[3])),
+        new("linear_softmax_cross_entropy ignore_index", [F("h", Dist.Normal, 5, 3), F("w", Dist.Normal, 3, 4), I("t", Dist.Classes4, 5)], x => x[0].LinearSoftmaxCrossEntropy(x[1], x[2], ignoreIndex: 2)),
         new("take last axis", [F("z", Dist.Normal, 5, 3), I("t", Dist.Classes3, 5)], x => x[0].Take(x[1], 1)),
         new("take axis 0", [F("z", Dist.Normal, 3, 4), I("t", Dist.Classes3, 4)], x => x[0].Take(x[1], 0)),
         new("take along axis", [F("z", Dist.Normal, 4, 3), I("t", Dist.Classes3, 4, 2)], x => x[0].Take(x[1], 1)),

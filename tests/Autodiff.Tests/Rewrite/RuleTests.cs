@@ -201,6 +201,8 @@ public class RuleTests
         new("cross-entropy-mean-unproved", "softmax-cross-entropy-mean", false, "input z: f64[4, 3]\ninput p: f64[4, 3]\nr = -mean(p * log_softmax(z, axis=1))", "not known to sum to 1"),
         new("sparse-from-take", "sparse-softmax-cross-entropy", true, "input z: f64[4, 3]\ninput t: i64[4] classes(3)\nr = -mean(take(log(softmax(z, axis=1)), t, axis=1))"),
         new("sparse-from-take-axis-mismatch", "sparse-softmax-cross-entropy", false, "input z: f64[3, 3]\ninput t: i64[3] classes(3)\nr = -take(log_softmax(z, axis=1), t, axis=0)", "gathers along axis 0"),
+        new("linear-ce", "linear-softmax-cross-entropy", true, "input h: f64[4, 2]\ninput w: f64[2, 3]\ninput b: f64[3]\ninput t: i64[4] classes(3)\nr = mean(sparse_softmax_cross_entropy(h @ w + b, t, axis=1))"),
+        new("linear-ce-rank-3", "linear-softmax-cross-entropy", false, "input h: f64[2, 4, 2]\ninput w: f64[2, 3]\ninput t: i64[2, 4] classes(3)\nr = mean(sparse_softmax_cross_entropy(h @ w, t, axis=2))"),
         new("sparse-from-one-hot", "sparse-from-one-hot", true, "input z: f64[4, 3]\ninput t: i64[4] classes(3)\nr = -sum(one_hot(t, 3, dtype=f64) * log_softmax(z, axis=1), axis=1)"),
         new("sparse-from-one-hot-smoothed", "sparse-from-one-hot", false, "input z: f64[4, 3]\ninput t: i64[4] classes(3)\np = 0.7 * one_hot(t, 3, dtype=f64) + 0.1\nr = -sum(p * log_softmax(z, axis=1), axis=1)"),
     ];
