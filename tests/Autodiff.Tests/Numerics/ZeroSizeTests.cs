@@ -1,4 +1,4 @@
-using Autodiff.Tests.Core;
+using Autodiff.Tests.Ops;
 using Autodiff.Tests.Fused;
 
 namespace Autodiff.Tests.Numerics;

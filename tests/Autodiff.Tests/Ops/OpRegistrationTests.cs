@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Autodiff.Tests.Core;
 using Autodiff.Tests.Fused;
 using Autodiff.Tests.Numerics;
 using Autodiff.Text;

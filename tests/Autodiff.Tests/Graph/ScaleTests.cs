@@ -2,7 +2,7 @@ using Autodiff.Interop;
 using Autodiff.Rewrite;
 using Autodiff.Text;
 
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Graphs;   // not ...Tests.Graph: a namespace called Graph would hide the Graph type in every test namespace
 
 /// <summary>Graphs whose depth the user controls (million-node chains, sums of 100,000+ terms, tensors of rank 60,000) go
 /// through every walk of the library without recursion: a recursive walk overflows the stack of a test thread long before

@@ -1,7 +1,7 @@
 using Autodiff.Rewrite;
 using Autodiff.Text;
 
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Runtime;
 
 /// <summary>The tape checks declared facts before computing (on by default, with an opt-out) and, when asked, names the
 /// first node that went non-finite (off by default).</summary>

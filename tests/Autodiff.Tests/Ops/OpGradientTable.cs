@@ -1,4 +1,4 @@
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Ops;
 
 /// <summary>The gradient-check table: every op the builder exposes, on random shapes with broadcasting and reductions
 /// over each axis, checked against central differences in double (atol 1e-5, rtol 1e-3) and float32 against float64.</summary>

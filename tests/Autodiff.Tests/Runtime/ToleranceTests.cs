@@ -1,4 +1,4 @@
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Runtime;
 
 /// <summary>The shared agreement rule (<see cref="Tolerance"/>): each row is a set of (expected, actual) vectors, the
 /// element type, and the expected verdict with the counts that explain it.</summary>

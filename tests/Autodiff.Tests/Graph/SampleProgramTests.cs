@@ -2,7 +2,7 @@ using Autodiff.Rewrite;
 using Autodiff.Text;
 using Snapshooter.Xunit;
 
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Graphs;   // not ...Tests.Graph: a namespace called Graph would hide the Graph type in every test namespace
 
 /// <summary>The program of the core issue: it parses, prints back identically (snapshot), evaluates, and its gradient with
 /// respect to z matches finite differences and the closed form (q − y)/64; simplified, it becomes one softmax_cross_entropy

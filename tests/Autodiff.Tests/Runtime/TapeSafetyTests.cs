@@ -1,4 +1,4 @@
-namespace Autodiff.Tests.Core;
+namespace Autodiff.Tests.Runtime;
 
 /// <summary>A tape refuses to be shared between concurrent calls, refuses graphs that do not fit its memory budget before
 /// allocating, and refuses null arguments; graphs mixing builders are refused when built.</summary>
