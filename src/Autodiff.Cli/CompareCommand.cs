@@ -18,9 +18,13 @@ internal static class CompareCommand
         var inputs = Cli.InputsOption();
         var json = Cli.JsonOption();
         var sharing = new Cli.SharingFlags();
+        var check = new Option<bool>("--check")
+        {
+            Description = "Exit 1 unless the verdict is agree or simplified-fixes-naive (a gate for scripts and CI); the report is printed either way.",
+        };
         var cmd = new Command("compare", "Evaluate the naive and the simplified graph forward and backward on the same inputs; report values, where each went non-finite, times, gradient differences and a verdict in words.")
         {
-            file, seed, scale, inputs, json, sharing.Recompute, sharing.Keep, sharing.Rules,
+            file, seed, scale, inputs, json, check, sharing.Recompute, sharing.Keep, sharing.Rules,
         };
         cmd.SetAction(pr =>
         {
@@ -30,6 +34,11 @@ internal static class CompareCommand
                 var s = Session.Open(io, path, pr.GetValue(inputs), pr.GetValue(seed), pr.GetValue(scale));
                 var report = Compare(s, sharing.Options(pr));
                 io.Out.WriteLine(pr.GetValue(json) ? ToJson(report) : ToText(report));
+                if (pr.GetValue(check) && !Passes(report.Verdict))
+                {
+                    io.Err.WriteLine($"{path}: compare --check: verdict {Name(report.Verdict)}");
+                    return Expect.ExitDifferent;
+                }
                 return Program.ExitOk;
             });
         });
@@ -76,6 +85,9 @@ internal static class CompareCommand
     }
 
     /// <summary>The verdict as JSON writes it.</summary>
+    /// <summary>What <c>--check</c> accepts: the graphs agree, or the simplified graph is finite where the naive one is not.</summary>
+    internal static bool Passes(Verdict v) => v is Verdict.Agree or Verdict.SimplifiedFixesNaive;
+
     internal static string Name(Verdict v) => v switch
     {
         Verdict.Agree => "agree",

@@ -139,6 +139,22 @@ public class NothingSilentTests
         Assert.Equal("sqrt", j.GetProperty("naive").GetProperty("firstNonFinite").GetProperty("op").GetString());
     }
 
+    /// <summary><c>--check</c> gates on the verdict: exit 1 (report still printed) unless the graphs agree or the
+    /// simplified graph fixes the naive one; exit 0 otherwise; without it, exit 0 whatever the verdict.</summary>
+    [Fact]
+    public void CheckGatesOnTheVerdict()
+    {
+        using var nan = new TempFile("input z: f32[4, 3]\ny = sum(sqrt(z - 10))\n");
+        var both = Run("compare", nan.Path, "--check");
+        Assert.Equal(1, both.Code);
+        Assert.Contains("verdict", both.Out);
+        Assert.EndsWith("compare --check: verdict both-non-finite", both.Err.Trim());
+        Assert.Equal(0, Run("compare", nan.Path).Code);
+
+        Assert.Equal(0, Run("compare", Sample("softmax_ce_probs"), "--scale", "1000", "--check").Code);   // simplified-fixes-naive
+        Assert.Equal(0, Run("compare", Sample("softmax_ce_probs"), "--check").Code);                      // agree
+    }
+
     [Fact]
     public void InfinitiesAtTheSamePlacesAgree()
     {
