@@ -108,6 +108,12 @@ internal sealed class OnnxLowering
     public string AlongAxis(string w, int classes, int axis, int rank) =>
         axis == rank - 1 ? w : Reshape(w, [classes, .. Enumerable.Repeat(1, rank - 1 - axis)], null);
 
+    /// <summary><paramref name="coefficient"/> · <paramref name="logq"/>, with 0 wherever the coefficient is 0: the
+    /// kernels' convention that a class with zero target mass or zero weight contributes nothing, also where its
+    /// log-probability is −inf (a −inf logit), where the plain product would be 0·(−inf) = NaN.</summary>
+    public string TimesLog(string coefficient, string logq, DType t) =>
+        Emit("Where", [Emit("Equal", [coefficient, Scalar("zero", 0, t)]), Scalar("zero", 0, t), Emit("Mul", [coefficient, logq])]);
+
     /// <summary>Softplus(−|x|), the bounded part of softplus(x) = max(x, 0) + softplus(−|x|) and of
     /// log_sigmoid(x) = min(x, 0) − softplus(−|x|). ONNX defines Softplus as log(exp(x) + 1), and engines may evaluate
     /// it so (ONNX Runtime's f64 kernel overflows to +inf for large x); with the argument at most 0 no engine overflows.</summary>

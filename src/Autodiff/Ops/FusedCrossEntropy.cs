@@ -48,7 +48,7 @@ public sealed record SoftmaxCrossEntropyOp(int Axis, bool TargetsSumToOne = fals
         if (eps != 0) target = o.Emit("Add", [o.Emit("Mul", [target, o.Scalar("keep", 1 - eps, z.DType)]), o.Scalar("spread", eps / classes, z.DType)]);
         if (x.Length > 2) target = o.Emit("Mul", [target, o.AlongAxis(x[2], classes, Axis, rank)]);
         var logq = o.Emit("LogSoftmax", [x[0]], null, OnnxAttribute.Of("axis", Axis));
-        return o.Emit("Neg", [o.SumAlong(o.Emit("Mul", [target, logq]), Axis)], y);
+        return o.Emit("Neg", [o.SumAlong(o.TimesLog(target, logq, z.DType), Axis)], y);
     }
     /// <inheritdoc/>
     public override bool IsFused => true;
@@ -234,10 +234,11 @@ public sealed record SparseSoftmaxCrossEntropyOp(int Axis, int? IgnoreIndex = nu
         }
 
         var logq = o.Emit("LogSoftmax", [x[0]], null, OnnxAttribute.Of("axis", axis));
-        var mask = o.Emit("Cast", [o.ClassMask(x[1], classes, axis, rank, IgnoreIndex)], null, OnnxAttribute.Of("to", OnnxLowering.Elem(z.DType)));
-        // With weights, each class's log q is weighted by its own w_c in both terms.
-        var weighted = x.Length > 2 ? o.Emit("Mul", [o.AlongAxis(x[2], classes, axis, rank), logq]) : logq;
-        var picked = o.Emit("Neg", [o.SumAlong(o.Emit("Mul", [mask, weighted]), axis)]);
+        var match = o.ClassMask(x[1], classes, axis, rank, IgnoreIndex);
+        var mask = o.Emit("Cast", [match], null, OnnxAttribute.Of("to", OnnxLowering.Elem(z.DType)));
+        // With weights, each class's log q is weighted by its own w_c in both terms (0 for a zero weight, even at log q = −inf).
+        var weighted = x.Length > 2 ? o.TimesLog(o.AlongAxis(x[2], classes, axis, rank), logq, z.DType) : logq;
+        var picked = o.Emit("Neg", [o.SumAlong(o.Emit("Where", [match, weighted, o.Scalar("zero", 0, z.DType)]), axis)]);
         var uniform = o.Emit("Neg", [o.SumAlong(weighted, axis)]);
         string? rowMask = IgnoreIndex is not null ? o.SumAlong(mask, axis) : null;
         string[] terms = [o.Emit("Mul", [picked, o.Scalar("keep", 1 - eps, z.DType)]), o.Emit("Mul", [uniform, o.Scalar("spread", eps / classes, z.DType)])];

@@ -79,6 +79,36 @@ public class OnnxOpTests
         return dtype == DType.F32 ? graph : graph.ToDType(dtype);
     }
 
+    /// <summary>A −inf logit on a class with zero target mass or zero weight contributes nothing, in the kernels and in
+    /// the exported model alike (the plain product 0·(−inf) would make the exported loss NaN where ours is finite); with
+    /// a positive weight on it, label smoothing makes the loss +inf on both sides.</summary>
+    [Theory]
+    [InlineData("input z: f64[2, 3]\ninput t: i64[2] classes(3)\ninput w: f64[3]\ny = sparse_softmax_cross_entropy(z, t, weights=w, axis=1, label_smoothing=0.1)", true)]
+    [InlineData("input z: f64[2, 3]\ninput t: i64[2] classes(3)\ny = sparse_softmax_cross_entropy(z, t, axis=1)", true)]
+    [InlineData("input z: f64[2, 3]\ninput t: i64[2] classes(3)\ny = sparse_softmax_cross_entropy(z, t, axis=1, label_smoothing=0.1)", false)]
+    [InlineData("input z: f64[2, 3]\ninput p: f64[2, 3] probs(axis=1)\ny = softmax_cross_entropy(z, p, axis=1)", true)]
+    [InlineData("input z: f64[2, 3]\ninput p: f64[2, 3] probs(axis=1)\ninput w: f64[3]\ny = softmax_cross_entropy(z, p, weights=w, axis=1, label_smoothing=0.2)", true)]
+    public void MinusInfinityLogitWithZeroMassOrWeightMatches(string program, bool finite)
+    {
+        var graph = Parser.Parse(program);
+        var inputs = new Dictionary<string, Tensor>
+        {
+            ["z"] = Tensor.FromArray(new[] { 1.0, double.NegativeInfinity, 0.5, -0.5, double.NegativeInfinity, 2.0 }, 2, 3),
+            ["t"] = Tensor.FromArray(new[] { 0L, 2L }, 2),
+            ["w"] = Tensor.FromArray(new[] { 1.0, 0.0, 2.0 }, 3),
+            ["p"] = Tensor.FromArray(new[] { 0.7, 0.0, 0.3, 0.4, 0.0, 0.6 }, 2, 3),
+        };
+        var used = graph.Inputs.Select(i => ((InputOp)i.Op).InputName).ToHashSet();
+        inputs = inputs.Where(kv => used.Contains(kv.Key)).ToDictionary();
+        var expected = OnnxRun.Ours(graph, inputs);
+        var actual = OnnxRun.Run(OnnxRun.Export(graph), graph, inputs);
+        var values = Enumerable.Range(0, expected.Size).Select(expected.GetDouble).ToArray();
+        Assert.Equal(finite, values.All(double.IsFinite));
+        Assert.DoesNotContain(values, double.IsNaN);
+        var mismatch = OnnxRun.Mismatch(actual, expected, 1e-12);
+        Assert.True(mismatch is null, mismatch);
+    }
+
     [Theory, MemberData(nameof(Cases))]
     public void MatchesOurEvaluation(string name, DType dtype, double scale)
     {
