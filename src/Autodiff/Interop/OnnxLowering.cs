@@ -111,8 +111,11 @@ internal sealed class OnnxLowering
     /// <summary><paramref name="coefficient"/> · <paramref name="logq"/>, with 0 wherever the coefficient is 0: the
     /// kernels' convention that a class with zero target mass or zero weight contributes nothing, also where its
     /// log-probability is −inf (a −inf logit), where the plain product would be 0·(−inf) = NaN.</summary>
-    public string TimesLog(string coefficient, string logq, DType t) =>
-        Emit("Where", [Emit("Equal", [coefficient, Scalar("zero", 0, t)]), Scalar("zero", 0, t), Emit("Mul", [coefficient, logq])]);
+    public string TimesLog(string coefficient, string logq, DType t)
+    {
+        var zero = Scalar("zero", 0, t);
+        return Emit("Where", [Emit("Equal", [coefficient, zero]), zero, Emit("Mul", [coefficient, logq])]);
+    }
 
     /// <summary>Softplus(−|x|), the bounded part of softplus(x) = max(x, 0) + softplus(−|x|) and of
     /// log_sigmoid(x) = min(x, 0) − softplus(−|x|). ONNX defines Softplus as log(exp(x) + 1), and engines may evaluate

@@ -1,7 +1,9 @@
 namespace Autodiff.Tests.Runtime;
 
 /// <summary><see cref="Tape.IntermediateBytes"/>: the value and gradient buffers of every node but the inputs, the ops'
-/// saved state and the pooled scratch of a pass, checked against the sizes counted by hand.</summary>
+/// saved state and the pooled scratch of a pass, checked against the sizes counted by hand. The pool's counter is
+/// process-wide, so these tests run alone (<see cref="AloneCollection"/>), not beside other tests' tapes.</summary>
+[Collection(AloneCollection.Name)]
 public class IntermediateBytesTests
 {
     [Fact]
@@ -48,4 +50,12 @@ public class IntermediateBytesTests
         });
         Assert.True(tape.IntermediateBytes > before + (16 * 1024), $"{before} before the pass, {tape.IntermediateBytes} after");
     }
+}
+
+/// <summary>Tests that must not run in parallel with any other test (process-wide counters).</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneCollection
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "alone";
 }
