@@ -1,5 +1,6 @@
 using Autodiff.Interop;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Autodiff.Tests.Interop;
 
@@ -15,11 +16,17 @@ internal static class OnnxRun
     }
 
     /// <summary>Loads the model in an ONNX Runtime session (which checks it and picks a kernel for every node; an op
-    /// without a kernel for the element type fails here) and runs it on <paramref name="inputs"/>.</summary>
-    public static Tensor Run(byte[] model, Graph graph, IReadOnlyDictionary<string, Tensor> inputs)
+    /// without a kernel for the element type fails here) and runs it on <paramref name="inputs"/>: its first output.</summary>
+    public static Tensor Run(byte[] model, Graph graph, IReadOnlyDictionary<string, Tensor> inputs) =>
+        RunAll(model, graph, inputs).First().Value;
+
+    /// <summary>Every output of the model, by ONNX name, in the model's order; the model's inputs must be exactly the
+    /// program's, in order.</summary>
+    public static Dictionary<string, Tensor> RunAll(byte[] model, Graph graph, IReadOnlyDictionary<string, Tensor> inputs)
     {
         using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
         using var session = new InferenceSession(model, options);
+        Assert.Equal(graph.Inputs.Select(i => ((InputOp)i.Op).InputName), session.InputNames);
         var feed = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
         try
         {
@@ -37,14 +44,20 @@ internal static class OnnxRun
             }
             using var run = new RunOptions();
             using var results = session.Run(run, feed, session.OutputNames);
-            var r = results[0];
-            var dims = r.GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray();
-            return graph.Output.DType switch
+            var d = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            for (int k = 0; k < results.Count; k++)
             {
-                DType.F32 => Tensor.FromArray(r.GetTensorDataAsSpan<float>().ToArray(), dims),
-                DType.F64 => Tensor.FromArray(r.GetTensorDataAsSpan<double>().ToArray(), dims),
-                _ => Tensor.FromArray(r.GetTensorDataAsSpan<long>().ToArray(), dims),
-            };
+                var r = results[k];
+                var info = r.GetTensorTypeAndShape();
+                var dims = info.Shape.Select(s => (int)s).ToArray();
+                d[session.OutputNames[k]] = info.ElementDataType switch
+                {
+                    TensorElementType.Float => Tensor.FromArray(r.GetTensorDataAsSpan<float>().ToArray(), dims),
+                    TensorElementType.Double => Tensor.FromArray(r.GetTensorDataAsSpan<double>().ToArray(), dims),
+                    _ => Tensor.FromArray(r.GetTensorDataAsSpan<long>().ToArray(), dims),
+                };
+            }
+            return d;
         }
         finally
         {
