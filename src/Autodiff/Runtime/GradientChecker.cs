@@ -29,10 +29,7 @@ public static class GradientChecker
     /// logits with −inf entries or a batch with one NaN row check the derivatives of the finite entries.</summary>
     public static GradCheckResult Check(Graph graph, IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string>? wrt = null, GradCheckOptions? options = null)
     {
-        var o = options ?? new GradCheckOptions();
-        var g64 = graph.ToDType(DType.F64);
-        var x64 = inputs.ToDictionary(kv => kv.Key, kv => kv.Value.DType.IsFloat() ? kv.Value.Cast(DType.F64) : kv.Value);
-        var names = (wrt ?? g64.Inputs.Where(i => i.DType.IsFloat()).Select(i => ((InputOp)i.Op).InputName)).ToArray();
+        var (o, g64, x64, names) = InFloat64(graph, inputs, wrt, options);
         var cot = g64.Output.Shape.Size == 1 ? Tensor.Full(DType.F64, g64.Output.Shape, 1) : Tensor.RandomNormal(DType.F64, g64.Output.Shape, new Random(12345));
         var tape = new Tape(g64, names);
         var y0 = tape.Forward(x64);
@@ -47,9 +44,7 @@ public static class GradientChecker
             return s;
         }
 
-        int count = 0;
-        double maxAbs = 0, maxRel = 0;
-        var failures = new List<string>();
+        var tally = new Tally(o);
         foreach (var name in names)
         {
             var x = x64[name] = x64[name].Clone();
@@ -63,17 +58,10 @@ public static class GradientChecker
                 x.SetDouble(i, v - h);
                 double down = Objective();
                 x.SetDouble(i, v);
-                double num = (up - down) / (2 * h), ana = a.GetDouble(i);
-                double err = Math.Abs(ana - num);
-                if (double.IsNaN(num) && double.IsNaN(ana)) err = 0;
-                count++;
-                maxAbs = Math.Max(maxAbs, err);
-                maxRel = Math.Max(maxRel, err / Math.Max(Math.Abs(num), 1e-300));
-                if (!(err <= o.Atol + o.Rtol * Math.Abs(num)) && failures.Count < 10)
-                    failures.Add($"  d/d{name}[{i}]: analytic {ana:R}, numeric {num:R}");
+                tally.Add(a.GetDouble(i), (up - down) / (2 * h), () => $"d/d{name}[{i}]");
             }
         }
-        return new GradCheckResult(failures.Count == 0, count, maxAbs, maxRel, failures);
+        return tally.Result();
     }
 
     /// <summary>Second-order check, like PyTorch's <c>gradgradcheck</c>: converts the graph and inputs to float64, and for
@@ -84,10 +72,7 @@ public static class GradientChecker
     /// are not perturbed.</summary>
     public static GradCheckResult GradGradCheck(Graph graph, IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string>? wrt = null, GradCheckOptions? options = null)
     {
-        var o = options ?? new GradCheckOptions();
-        var g64 = graph.ToDType(DType.F64);
-        var x64 = inputs.ToDictionary(kv => kv.Key, kv => kv.Value.DType.IsFloat() ? kv.Value.Cast(DType.F64) : kv.Value);
-        var names = (wrt ?? g64.Inputs.Where(i => i.DType.IsFloat()).Select(i => ((InputOp)i.Op).InputName)).ToArray();
+        var (o, g64, x64, names) = InFloat64(graph, inputs, wrt, options);
         var scalar = g64;
         if (g64.Output.Shape.Size != 1)
         {
@@ -101,9 +86,7 @@ public static class GradientChecker
         var hvp = Gradient.Hvp(scalar, names);
         var tape = new Tape(scalar, names);
         var v = names.ToDictionary(n => n, n => Tensor.Zeros(DType.F64, scalar.Input(n).Shape));
-        int count = 0;
-        double maxAbs = 0, maxRel = 0;
-        var failures = new List<string>();
+        var tally = new Tally(o);
         foreach (var name in names)
         {
             var x = x64[name] = x64[name].Clone();
@@ -122,19 +105,43 @@ public static class GradientChecker
                 x.SetDouble(i, xi);
                 foreach (var other in names)
                     for (int j = 0; j < analytic[other].Size; j++)
-                    {
-                        double num = (up[other].GetDouble(j) - down[other].GetDouble(j)) / (2 * h), ana = analytic[other].GetDouble(j);
-                        double err = Math.Abs(ana - num);
-                        if (double.IsNaN(num) && double.IsNaN(ana)) err = 0;
-                        count++;
-                        maxAbs = Math.Max(maxAbs, err);
-                        maxRel = Math.Max(maxRel, err / Math.Max(Math.Abs(num), 1e-300));
-                        if (!(err <= o.Atol + o.Rtol * Math.Abs(num)) && failures.Count < 10)
-                            failures.Add($"  d²/d{other}[{j}]d{name}[{i}]: analytic {ana:R}, numeric {num:R}");
-                    }
+                        tally.Add(analytic[other].GetDouble(j), (up[other].GetDouble(j) - down[other].GetDouble(j)) / (2 * h), () => $"d²/d{other}[{j}]d{name}[{i}]");
             }
         }
-        return new GradCheckResult(failures.Count == 0, count, maxAbs, maxRel, failures);
+        return tally.Result();
+    }
+
+    /// <summary>The options (defaults if null), the graph and the inputs in float64, and the inputs to differentiate
+    /// (<paramref name="wrt"/>, or every float input).</summary>
+    private static (GradCheckOptions Options, Graph Graph, Dictionary<string, Tensor> Inputs, string[] Wrt) InFloat64(
+        Graph graph, IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string>? wrt, GradCheckOptions? options)
+    {
+        var g64 = graph.ToDType(DType.F64);
+        var x64 = inputs.ToDictionary(kv => kv.Key, kv => kv.Value.DType.IsFloat() ? kv.Value.Cast(DType.F64) : kv.Value);
+        var names = (wrt ?? g64.Inputs.Where(i => i.DType.IsFloat()).Select(i => ((InputOp)i.Op).InputName)).ToArray();
+        return (options ?? new GradCheckOptions(), g64, x64, names);
+    }
+
+    /// <summary>The element-by-element comparison of analytic and numeric derivatives, with PyTorch's rule
+    /// |analytic − numeric| ≤ Atol + Rtol·|numeric| (NaN on both sides counts as equal), keeping the first 10 failures.</summary>
+    private sealed class Tally(GradCheckOptions o)
+    {
+        private readonly List<string> _failures = [];
+        private int _count;
+        private double _maxAbs, _maxRel;
+
+        public void Add(double ana, double num, Func<string> what)
+        {
+            double err = Math.Abs(ana - num);
+            if (double.IsNaN(num) && double.IsNaN(ana)) err = 0;
+            _count++;
+            _maxAbs = Math.Max(_maxAbs, err);
+            _maxRel = Math.Max(_maxRel, err / Math.Max(Math.Abs(num), 1e-300));
+            if (!(err <= o.Atol + o.Rtol * Math.Abs(num)) && _failures.Count < 10)
+                _failures.Add($"  {what()}: analytic {ana:R}, numeric {num:R}");
+        }
+
+        public GradCheckResult Result() => new(_failures.Count == 0, _count, _maxAbs, _maxRel, _failures);
     }
 
     /// <summary>Runs the graph in float32 and float64 on the same inputs and returns the largest relative difference of the
